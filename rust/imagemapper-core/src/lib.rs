@@ -1,0 +1,16 @@
+//! `imagemapper-core`: the pure-Rust heart of imagemapper.
+//!
+//! * [`geom`]: `lsst.geom`-style points, extents and inclusive integer boxes;
+//! * [`grid`]: the cell grid of `ImageMapReduceTask` (cells and expanded cells);
+//! * [`stitch`]: NaN-aware, mask-OR'ing, deterministic parallel stitching of
+//!   per-cell results into an output image.
+//!
+//! This crate never depends on Python; `imagemapper-py` wraps it.
+
+pub mod error;
+pub mod geom;
+pub mod grid;
+pub mod stitch;
+
+pub use error::{Error, Result};
+pub use geom::{Box2I, Extent2I, Point2D, Point2I};
