@@ -103,13 +103,7 @@ impl Box2I {
                 }
             }
         }
-        Ok(Self {
-            min: Point2I::new(lo[0] as i32, lo[1] as i32),
-            dims: Extent2I::new(
-                to_i32(hi[0] - lo[0] + 1, "box width")?,
-                to_i32(hi[1] - lo[1] + 1, "box height")?,
-            ),
-        })
+        Self::checked(lo, hi)
     }
 
     /// A box from its minimum corner and its dimensions.
@@ -136,13 +130,7 @@ impl Box2I {
                 }
             }
         }
-        let minp = Point2I::new(to_i32(min[0], "box minimum x")?, to_i32(min[1], "box minimum y")?);
-        to_i32(min[0] + d[0] - 1, "box maximum x")?;
-        to_i32(min[1] + d[1] - 1, "box maximum y")?;
-        Ok(Self {
-            min: minp,
-            dims: Extent2I::new(to_i32(d[0], "box width")?, to_i32(d[1], "box height")?),
-        })
+        Self::checked(min, [min[0] + d[0] - 1, min[1] + d[1] - 1])
     }
 
     /// Construct from minimum and dimensions that are known to be valid
@@ -170,7 +158,7 @@ impl Box2I {
     }
     /// The inclusive maximum (upper-right) corner; `(-1, -1)` for the empty box.
     pub const fn max(&self) -> Point2I {
-        Point2I::new(self.min.x + self.dims.x - 1, self.min.y + self.dims.y - 1)
+        Point2I::new(self.max_x(), self.max_y())
     }
     /// Same as [`Box2I::min`].
     pub const fn begin(&self) -> Point2I {
@@ -187,10 +175,10 @@ impl Box2I {
         self.min.y
     }
     pub const fn max_x(&self) -> i32 {
-        self.min.x + self.dims.x - 1
+        self.min.x + (self.dims.x - 1)
     }
     pub const fn max_y(&self) -> i32 {
-        self.min.y + self.dims.y - 1
+        self.min.y + (self.dims.y - 1)
     }
     pub const fn begin_x(&self) -> i32 {
         self.min.x
@@ -295,8 +283,14 @@ impl Box2I {
     /// As [`Box2I::dilated_by`].
     pub fn eroded_by(&self, buffer: Extent2I) -> Result<Box2I> {
         self.dilated_by(Extent2I::new(
-            buffer.x.checked_neg().ok_or_else(|| overflow("erosion x", buffer.x))?,
-            buffer.y.checked_neg().ok_or_else(|| overflow("erosion y", buffer.y))?,
+            buffer
+                .x
+                .checked_neg()
+                .ok_or_else(|| overflow("erosion x", buffer.x))?,
+            buffer
+                .y
+                .checked_neg()
+                .ok_or_else(|| overflow("erosion y", buffer.y))?,
         ))
     }
 
@@ -328,13 +322,20 @@ impl Box2I {
 
     /// The smallest box holding `self` and the point (a 1×1 box when `self`
     /// is empty).
-    pub fn expanded_to_point(&self, p: Point2I) -> Box2I {
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] when the result leaves the 32-bit range
+    /// (a point at `i32::MAX` has no exclusive end).
+    pub fn expanded_to_point(&self, p: Point2I) -> Result<Box2I> {
         let (px, py) = (i64::from(p.x), i64::from(p.y));
         if self.is_empty() {
-            return Self::raw([px, py], [px, py]);
+            return Self::checked([px, py], [px, py]);
         }
         let (lo, hi) = (self.lo(), self.hi());
-        Self::raw([lo[0].min(px), lo[1].min(py)], [hi[0].max(px), hi[1].max(py)])
+        Self::checked(
+            [lo[0].min(px), lo[1].min(py)],
+            [hi[0].max(px), hi[1].max(py)],
+        )
     }
 
     /// The smallest box holding both boxes (an empty `other` changes nothing).
@@ -352,12 +353,15 @@ impl Box2I {
         )
     }
 
+    /// A box from i64 corners, checked so that every corner, the dimensions
+    /// and the exclusive end (`max + 1`) fit in i32: all accessors are then
+    /// overflow-free.
     fn checked(lo: [i64; 2], hi: [i64; 2]) -> Result<Box2I> {
         for (v, what) in [
             (lo[0], "box minimum x"),
             (lo[1], "box minimum y"),
-            (hi[0], "box maximum x"),
-            (hi[1], "box maximum y"),
+            (hi[0] + 1, "box end x (maximum + 1)"),
+            (hi[1] + 1, "box end y (maximum + 1)"),
         ] {
             to_i32(v, what)?;
         }
@@ -431,7 +435,10 @@ mod tests {
         assert_eq!(b(0, 0, 3, 3).dilated_by(Extent2I::splat(-2)).unwrap(), e);
         assert!(b(0, 0, 3, 3).contains_box(&e));
         assert!(!e.overlaps(&e));
-        assert_eq!(e.expanded_to_point(Point2I::new(4, 5)), b(4, 5, 4, 5));
+        assert_eq!(
+            e.expanded_to_point(Point2I::new(4, 5)).unwrap(),
+            b(4, 5, 4, 5)
+        );
         let zero = Box2I::from_corner_dims(Point2I::new(5, 5), Extent2I::new(0, 4), true).unwrap();
         assert_eq!(zero, e);
     }
@@ -441,9 +448,27 @@ mod tests {
         assert_eq!(b(5, 5, 1, 1), b(1, 1, 5, 5));
         let no = Box2I::from_min_max(Point2I::new(5, 0), Point2I::new(1, 3), false).unwrap();
         assert!(no.is_empty());
-        let neg =
-            Box2I::from_corner_dims(Point2I::new(5, 5), Extent2I::new(-3, 2), true).unwrap();
+        let neg = Box2I::from_corner_dims(Point2I::new(5, 5), Extent2I::new(-3, 2), true).unwrap();
         assert_eq!(neg, b(3, 5, 5, 6));
+    }
+
+    #[test]
+    fn boxes_at_the_edge_of_i32() {
+        let top = Box2I::from_min_max(
+            Point2I::new(i32::MAX - 3, 0),
+            Point2I::new(i32::MAX - 1, 2),
+            true,
+        )
+        .unwrap();
+        assert_eq!(top.end_x(), i32::MAX);
+        assert!(top.contains_box(&top));
+        assert!(Box2I::from_min_max(Point2I::new(0, 0), Point2I::new(i32::MAX, 0), true).is_err());
+        assert!(top.expanded_to_point(Point2I::new(i32::MAX, 0)).is_err());
+        let low =
+            Box2I::from_corner_dims(Point2I::new(i32::MIN, i32::MIN), Extent2I::new(3, 3), true)
+                .unwrap();
+        assert_eq!(low.max(), Point2I::new(i32::MIN + 2, i32::MIN + 2));
+        assert!(low.shifted_by(Extent2I::new(-1, 0)).is_err());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use imagemapper_core::Error;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
-use pyo3::prelude::*;
 use pyo3::marker::Ungil;
+use pyo3::prelude::*;
 
 /// Convert a core error into the matching Python exception.
 pub fn to_pyerr(err: Error) -> PyErr {

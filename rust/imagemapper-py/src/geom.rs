@@ -308,10 +308,16 @@ impl Extent2I {
         ))
     }
     fn __neg__(&self) -> Self {
-        Self(core::Extent2I::new(self.0.x.wrapping_neg(), self.0.y.wrapping_neg()))
+        Self(core::Extent2I::new(
+            self.0.x.wrapping_neg(),
+            self.0.y.wrapping_neg(),
+        ))
     }
     fn __mul__(&self, k: i32) -> Self {
-        Self(core::Extent2I::new(self.0.x.wrapping_mul(k), self.0.y.wrapping_mul(k)))
+        Self(core::Extent2I::new(
+            self.0.x.wrapping_mul(k),
+            self.0.y.wrapping_mul(k),
+        ))
     }
     fn __rmul__(&self, k: i32) -> Self {
         self.__mul__(k)
@@ -347,8 +353,32 @@ enum PointOrBox {
 #[pymethods]
 impl Box2I {
     #[new]
-    #[pyo3(signature = (*args, invert=true))]
-    fn new(args: &Bound<'_, PyTuple>, invert: bool) -> PyResult<Self> {
+    #[pyo3(signature = (*args, minimum=None, maximum=None, dimensions=None, invert=true))]
+    fn new(
+        args: &Bound<'_, PyTuple>,
+        minimum: Option<PointLike>,
+        maximum: Option<PointLike>,
+        dimensions: Option<Extent2I>,
+        invert: bool,
+    ) -> PyResult<Self> {
+        if minimum.is_some() || maximum.is_some() || dimensions.is_some() {
+            if !args.is_empty() {
+                return Err(PyTypeError::new_err(
+                    "Box2I() takes either positional arguments or the keywords minimum=, maximum=, dimensions=",
+                ));
+            }
+            return match (minimum, maximum, dimensions) {
+                (Some(lo), Some(hi), None) => core::Box2I::from_min_max(lo.get(), hi.get(), invert)
+                    .map(Self)
+                    .map_err(to_pyerr),
+                (Some(lo), None, Some(d)) => core::Box2I::from_corner_dims(lo.get(), d.0, invert)
+                    .map(Self)
+                    .map_err(to_pyerr),
+                _ => Err(PyTypeError::new_err(
+                    "Box2I() keywords: give minimum= with exactly one of maximum= or dimensions=",
+                )),
+            };
+        }
         match args.len() {
             0 => Ok(Self(core::Box2I::EMPTY)),
             1 => {
@@ -514,11 +544,12 @@ impl Box2I {
         self.0 = self.0.clipped_to(&other.0);
     }
     /// Expand in place to include a point or a box.
-    fn include(&mut self, other: PointOrBox) {
+    fn include(&mut self, other: PointOrBox) -> PyResult<()> {
         self.0 = match other {
             PointOrBox::Box(b) => self.0.expanded_to_box(&b.0),
-            PointOrBox::Point(p) => self.0.expanded_to_point(p.get()),
+            PointOrBox::Point(p) => self.0.expanded_to_point(p.get()).map_err(to_pyerr)?,
         };
+        Ok(())
     }
     /// A new box grown by ``buffer`` on every side.
     fn dilatedBy(&self, buffer: ExtentLike) -> PyResult<Self> {
@@ -537,10 +568,10 @@ impl Box2I {
         Self(self.0.clipped_to(&other.0))
     }
     /// A new box that also includes a point or a box.
-    fn expandedTo(&self, other: PointOrBox) -> Self {
+    fn expandedTo(&self, other: PointOrBox) -> PyResult<Self> {
         let mut b = *self;
-        b.include(other);
-        b
+        b.include(other)?;
+        Ok(b)
     }
 
     /// The ``(slice_y, slice_x)`` of this box inside the array of ``parent``
@@ -585,7 +616,10 @@ impl Box2I {
             return "(empty)".to_string();
         }
         let (lo, hi) = (self.0.min(), self.0.max());
-        format!("(minimum=({}, {}), maximum=({}, {}))", lo.x, lo.y, hi.x, hi.y)
+        format!(
+            "(minimum=({}, {}), maximum=({}, {}))",
+            lo.x, lo.y, hi.x, hi.y
+        )
     }
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,

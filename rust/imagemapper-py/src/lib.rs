@@ -6,6 +6,7 @@
 
 mod errors;
 mod geom;
+mod grid;
 
 use pyo3::prelude::*;
 
@@ -13,6 +14,8 @@ use pyo3::prelude::*;
 mod _core {
     #[pymodule_export]
     use crate::geom::{Box2I, Extent2I, Point2D, Point2I};
+    #[pymodule_export]
+    use crate::grid::generate_grid;
 
     use pyo3::prelude::*;
 
