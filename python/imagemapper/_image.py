@@ -1,3 +1,1902 @@
-"""Placeholder: being written."""
+"""LSST ``afw``-style image classes backed by numpy arrays.
 
-__all__: list[str] = []
+`Image`, `Mask`, `MaskedImage` and `Exposure` behave like their namesakes in
+``lsst.afw.image``: pixel coordinates are *parent* coordinates, each image
+carries ``xy0`` (the parent position of its array element ``[0, 0]``), numpy
+arrays are indexed ``[y, x]`` and sub-images made with a `~imagemapper.Box2I`
+are views that share pixels with their parent.
+
+An `Exposure` adds a PSF (any object, usually one of this package's PSF
+classes), an `astropy.wcs.WCS` in 0-based *parent* pixel coordinates and a
+``metadata`` dict of FITS header cards; it reads and writes the LSST FITS
+layout (`Exposure.writeFits`, `Exposure.readFits`) and converts to and from
+`astropy.nddata.NDData` / `~astropy.nddata.CCDData`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LOCAL",
+    "PARENT",
+    "Exposure",
+    "Image",
+    "ImageOrigin",
+    "Mask",
+    "MaskedImage",
+]
+
+import copy
+import enum
+import operator
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from ._core import Box2I, Extent2I, Point2I
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+    from astropy.nddata import NDData
+    from astropy.wcs import WCS
+    from typing_extensions import Self
+
+
+class ImageOrigin(enum.Enum):
+    """Which frame a bounding box is expressed in (``lsst.afw.image.ImageOrigin``).
+
+    ``PARENT`` boxes are in parent pixel coordinates (they include ``xy0``);
+    ``LOCAL`` boxes are relative to the image's own ``xy0``, i.e. array
+    indices.
+    """
+
+    PARENT = "PARENT"
+    LOCAL = "LOCAL"
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+PARENT = ImageOrigin.PARENT
+LOCAL = ImageOrigin.LOCAL
+
+_MAX_MASK_PLANES = 31
+_DEFAULT_MASK_PLANES: dict[str, int] = {
+    "BAD": 0,
+    "SAT": 1,
+    "INTRP": 2,
+    "CR": 3,
+    "EDGE": 4,
+    "DETECTED": 5,
+    "DETECTED_NEGATIVE": 6,
+    "SUSPECT": 7,
+    "NO_DATA": 8,
+}
+_INT32 = np.dtype(np.int32)
+
+
+# --------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------
+
+
+def _as_origin(origin: ImageOrigin | str) -> ImageOrigin:
+    """Return ``origin`` as an `ImageOrigin` (also accepts ``"PARENT"``/``"LOCAL"``)."""
+    if isinstance(origin, ImageOrigin):
+        return origin
+    if isinstance(origin, str):
+        try:
+            return ImageOrigin(origin.upper())
+        except ValueError:
+            pass
+    raise TypeError(f"origin must be PARENT or LOCAL, not {origin!r}")
+
+
+def _as_xy(value: Point2I | Extent2I | Iterable[int], what: str) -> tuple[int, int]:
+    """Return an integer ``(x, y)`` pair from a point, an extent or a 2-sequence."""
+    try:
+        x, y = value  # type: ignore[misc]
+        return operator.index(x), operator.index(y)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a Point2I or a pair of integers, not {value!r}") from None
+
+
+def _as_size(value: Any, what: str) -> int:
+    """Return ``value`` as a non-negative image size."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer, not {value!r}")
+    try:
+        size = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {value!r}") from None
+    if size < 0:
+        raise ValueError(f"{what} must be >= 0, not {size}")
+    return size
+
+
+def _bbox_of(x0: int, y0: int, shape: tuple[int, ...]) -> Box2I:
+    return Box2I(Point2I(x0, y0), Extent2I(shape[1], shape[0]))
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """Return ``array`` in native byte order (a copy only when it is not)."""
+    if array.dtype.isnative:
+        return array
+    return array.astype(array.dtype.newbyteorder("="))
+
+
+def _owned(array: np.ndarray) -> np.ndarray:
+    """Return ``array`` if it owns its memory, else a copy."""
+    return array if array.flags.owndata and array.base is None else array.copy()
+
+
+def _check_2d(array: np.ndarray, what: str) -> None:
+    if array.ndim != 2:
+        raise ValueError(f"{what} must be a 2-d array, got shape {array.shape}")
+
+
+def _coerce_pixels(array: npt.ArrayLike, dtype: npt.DTypeLike | None, copy_: bool) -> np.ndarray:
+    """Coerce an array for `Image`: numeric, 2-d, native byte order."""
+    arr = np.asarray(array)
+    _check_2d(arr, "an image array")
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"image pixels must be integers or floats, not dtype {arr.dtype}")
+    if dtype is not None:
+        target = np.dtype(dtype)
+        if target.kind not in "iuf":
+            raise TypeError(f"image pixels must be integers or floats, not dtype {target}")
+        if arr.dtype != target:
+            arr = arr.astype(target.newbyteorder("="))
+            copy_ = False
+    arr = _native(arr) if not copy_ else arr.astype(arr.dtype.newbyteorder("="), order="K")
+    return arr
+
+
+def _float_image_array(array: npt.ArrayLike) -> np.ndarray:
+    """Coerce an image array for `MaskedImage.fromArrays` (see its docstring)."""
+    arr = np.asarray(array)
+    _check_2d(arr, "the image array")
+    kind, size = arr.dtype.kind, arr.dtype.itemsize
+    if kind == "f":
+        if size in (4, 8):
+            return _native(arr)
+        if size == 2:
+            return arr.astype(np.float32)
+        raise TypeError(
+            f"image arrays of dtype {arr.dtype} are not supported; convert to float64 explicitly"
+        )
+    if kind in "iu":
+        return arr.astype(np.float32 if size <= 2 else np.float64)
+    raise TypeError(
+        f"image arrays must have a float or integer dtype, not {arr.dtype} "
+        "(bool, complex and object arrays are rejected)"
+    )
+
+
+def _int32_mask_array(array: npt.ArrayLike, what: str = "a mask array") -> np.ndarray:
+    """Coerce an integer array to native int32 (no copy when it already is)."""
+    arr = np.asarray(array)
+    _check_2d(arr, what)
+    if arr.dtype.kind == "b":
+        raise TypeError(
+            f"{what} must have an integer dtype, not bool: a boolean array has no plane "
+            "bits; set a plane instead, e.g. mask.array[flags] |= mask.getPlaneBitMask('BAD')"
+        )
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{what} must have an integer dtype (bits), not {arr.dtype}")
+    if arr.dtype == _INT32:
+        return _native(arr)
+    if arr.size and (arr.dtype.itemsize > 4 or (arr.dtype.kind == "u" and arr.dtype.itemsize == 4)):
+        info = np.iinfo(np.int32)
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < info.min or hi > info.max:
+            raise ValueError(
+                f"{what} of dtype {arr.dtype} holds values in [{lo}, {hi}], "
+                "outside the int32 range of a Mask"
+            )
+    return arr.astype(np.int32)
+
+
+def _validate_planes(planes: Mapping[str, int]) -> dict[str, int]:
+    """Return a validated copy of a mask plane dict (name -> bit index)."""
+    result: dict[str, int] = {}
+    seen: dict[int, str] = {}
+    for name, bit in planes.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"mask plane names must be non-empty strings, not {name!r}")
+        index = operator.index(bit)
+        if not 0 <= index < _MAX_MASK_PLANES:
+            raise ValueError(
+                f"mask plane {name!r} has bit {index}; bits must be in [0, {_MAX_MASK_PLANES})"
+            )
+        if index in seen:
+            raise ValueError(f"mask planes {seen[index]!r} and {name!r} both use bit {index}")
+        seen[index] = name
+        result[name] = index
+    return result
+
+
+def _bbox_mismatch(what: str, a: Box2I, b: Box2I) -> ValueError:
+    return ValueError(f"{what}: bounding boxes differ: {a!r} vs {b!r}")
+
+
+def _shifted_wcs(wcs: WCS, dx: float, dy: float) -> WCS:
+    """Return a copy of ``wcs`` whose pixel frame is shifted: ``new(p) = wcs(p - (dx, dy))``.
+
+    ``CRPIX`` (and the SIP reference pixel) move by ``(dx, dy)``. Lookup-table
+    distortions cannot be shifted and raise `NotImplementedError`.
+    """
+    new = copy.deepcopy(wcs)
+    if dx == 0 and dy == 0:
+        return new
+    if any(
+        getattr(new, name, None) is not None for name in ("cpdis1", "cpdis2", "det2im1", "det2im2")
+    ):
+        raise NotImplementedError(
+            "cannot shift the pixel origin of a WCS with lookup-table distortions"
+        )
+    crpix = np.array(new.wcs.crpix, dtype=float)
+    crpix[0] += dx
+    crpix[1] += dy
+    new.wcs.crpix = crpix
+    if new.sip is not None:
+        from astropy.wcs import Sip
+
+        sip = new.sip
+        sip_crpix = np.array(sip.crpix, dtype=float) + np.array([dx, dy])
+        new.sip = Sip(sip.a, sip.b, sip.ap, sip.bp, sip_crpix)
+    return new
+
+
+def _check_wcs(wcs: Any) -> WCS | None:
+    if wcs is None:
+        return None
+    from astropy.wcs import WCS
+
+    if not isinstance(wcs, WCS):
+        raise TypeError(f"wcs must be an astropy.wcs.WCS or None, not {type(wcs).__name__}")
+    if wcs.pixel_n_dim != 2:
+        raise ValueError(f"wcs must have 2 pixel axes, not {wcs.pixel_n_dim}")
+    return wcs
+
+
+# --------------------------------------------------------------------------
+# Image and Mask
+# --------------------------------------------------------------------------
+
+
+class _ImageBase:
+    """Pixels in a 2-d numpy array plus the parent position ``xy0`` of ``[0, 0]``."""
+
+    _array: np.ndarray
+    _x0: int
+    _y0: int
+
+    # -- construction helpers (subclasses carry extra state in _derive) ---
+
+    def _set(self, array: np.ndarray, x0: int, y0: int) -> None:
+        self._array = array
+        self._x0 = x0
+        self._y0 = y0
+
+    def _derive(self, array: np.ndarray, x0: int, y0: int, share: bool) -> Self:
+        """Make an object of this type around ``array``; ``share`` says whether
+        per-image state (mask planes) is shared with ``self`` or copied."""
+        obj = type(self).__new__(type(self))
+        obj._set(array, x0, y0)
+        return obj
+
+    def _slices(
+        self, bbox: Box2I, origin: ImageOrigin | str, owner: str = ""
+    ) -> tuple[slice, slice]:
+        if not isinstance(bbox, Box2I):
+            raise TypeError(f"bbox must be a Box2I, not {type(bbox).__name__}")
+        if _as_origin(origin) is LOCAL:
+            bbox = bbox.shiftedBy(Extent2I(self._x0, self._y0))
+        parent = self.getBBox()
+        try:
+            return bbox.slices(parent)
+        except ValueError:
+            raise ValueError(
+                f"bbox {bbox!r} is not contained in the {owner or type(self).__name__}'s "
+                f"bbox {parent!r}"
+            ) from None
+
+    def _view(
+        self,
+        bbox: Box2I | None,
+        origin: ImageOrigin | str,
+        deep: bool,
+        writeable: bool,
+        owner: str = "",
+    ) -> Self:
+        if bbox is None:
+            array = self._array[:, :]
+            x0, y0 = self._x0, self._y0
+        else:
+            sy, sx = self._slices(bbox, origin, owner)
+            array = self._array[sy, sx]
+            x0, y0 = self._x0 + sx.start, self._y0 + sy.start
+        if deep:
+            array = array.copy()
+        if not writeable:
+            array.flags.writeable = False
+        return self._derive(array, x0, y0, share=not deep and writeable)
+
+    def _init_view(
+        self,
+        source: _ImageBase,
+        bbox: Box2I | None = None,
+        origin: ImageOrigin | str = PARENT,
+        deep: bool = False,
+        *,
+        writeable: bool = True,
+    ) -> None:
+        view = source._view(bbox, origin, deep, writeable)
+        self.__dict__.update(view.__dict__)
+
+    # -- pixels -------------------------------------------------------------
+
+    @property
+    def array(self) -> np.ndarray:
+        """The pixels, a numpy view indexed ``[y, x]``; assigning copies values in."""
+        return self._array
+
+    @array.setter
+    def array(self, value: npt.ArrayLike) -> None:
+        self._array[...] = value
+
+    def getArray(self) -> np.ndarray:
+        """Return the pixel array (a view, indexed ``[y, x]``)."""
+        return self._array
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype of the pixels."""
+        return self._array.dtype
+
+    # -- geometry -----------------------------------------------------------
+
+    def getBBox(self, origin: ImageOrigin | str = PARENT) -> Box2I:
+        """Return the bounding box.
+
+        Parameters
+        ----------
+        origin : `ImageOrigin`, optional
+            ``PARENT`` (default) includes ``xy0``; ``LOCAL`` starts at ``(0, 0)``.
+
+        Returns
+        -------
+        bbox : `~imagemapper.Box2I`
+            A new box (changing it does not change the image).
+        """
+        if _as_origin(origin) is LOCAL:
+            return _bbox_of(0, 0, self._array.shape)
+        return _bbox_of(self._x0, self._y0, self._array.shape)
+
+    def getXY0(self) -> Point2I:
+        """Return the parent position of array element ``[0, 0]``."""
+        return Point2I(self._x0, self._y0)
+
+    def setXY0(self, xy0: Point2I | Iterable[int]) -> None:
+        """Set the parent position of array element ``[0, 0]`` (pixels are unchanged)."""
+        self._x0, self._y0 = _as_xy(xy0, "xy0")
+
+    def getX0(self) -> int:
+        """Return the parent x of the first column."""
+        return self._x0
+
+    def getY0(self) -> int:
+        """Return the parent y of the first row."""
+        return self._y0
+
+    def getWidth(self) -> int:
+        """Return the number of columns."""
+        return int(self._array.shape[1])
+
+    def getHeight(self) -> int:
+        """Return the number of rows."""
+        return int(self._array.shape[0])
+
+    def getDimensions(self) -> Extent2I:
+        """Return ``(width, height)``."""
+        return Extent2I(self._array.shape[1], self._array.shape[0])
+
+    @property
+    def Factory(self) -> type[Self]:
+        """The class of this object (``afw``'s ``Factory``)."""
+        return type(self)
+
+    # -- copies and sub-images ---------------------------------------------
+
+    def clone(self) -> Self:
+        """Return a deep copy (pixels and mask planes are not shared)."""
+        return self._derive(self._array.copy(order="K"), self._x0, self._y0, share=False)
+
+    def subset(self, bbox: Box2I, origin: ImageOrigin | str = PARENT) -> Self:
+        """Return a view of ``bbox`` (which must lie inside the image).
+
+        Raises
+        ------
+        ValueError
+            If ``bbox`` is not contained in the image's box.
+        """
+        return self._view(bbox, origin, deep=False, writeable=True)
+
+    def _pixel_index(self, key: Any) -> tuple[int, int] | None:
+        if isinstance(key, Point2I) or (
+            isinstance(key, tuple) and len(key) == 2 and not isinstance(key[0], slice)
+        ):
+            x, y = _as_xy(key, "a pixel position")
+            ix, iy = x - self._x0, y - self._y0
+            if not (0 <= ix < self._array.shape[1] and 0 <= iy < self._array.shape[0]):
+                raise IndexError(f"pixel ({x}, {y}) is outside the bbox {self.getBBox()!r}")
+            return iy, ix
+        return None
+
+    def __getitem__(self, key: Box2I | Point2I | tuple[int, int]) -> Any:
+        """``img[bbox]`` is a view (PARENT coordinates); ``img[x, y]`` a pixel value."""
+        if isinstance(key, Box2I):
+            return self._view(key, PARENT, deep=False, writeable=True)
+        index = self._pixel_index(key)
+        if index is None:
+            raise TypeError(f"index with a Box2I or an (x, y) pixel, not {key!r}")
+        return self._array[index]
+
+    def __setitem__(self, key: Box2I | Point2I | tuple[int, int], value: Any) -> None:
+        """Assign a scalar, an array or an image of the same size to ``img[bbox]``."""
+        if isinstance(key, Box2I):
+            target = self._array[self._slices(key, PARENT)]
+            if isinstance(value, _ImageBase):
+                if value._array.shape != target.shape:
+                    raise ValueError(
+                        f"cannot assign an image of bbox {value.getBBox()!r} to bbox {key!r}"
+                    )
+                value = value._array
+            target[...] = value
+            return
+        index = self._pixel_index(key)
+        if index is None:
+            raise TypeError(f"index with a Box2I or an (x, y) pixel, not {key!r}")
+        self._array[index] = value
+
+    def set(self, value: Any) -> None:
+        """Set every pixel to ``value``."""
+        self._array[...] = value
+
+    def _operand(self, other: Any, op: str) -> Any:
+        if isinstance(other, _ImageBase):
+            if (other._x0, other._y0, other._array.shape) != (
+                self._x0,
+                self._y0,
+                self._array.shape,
+            ):
+                raise _bbox_mismatch(
+                    f"{op} needs images with the same bbox", self.getBBox(), other.getBBox()
+                )
+            return other._array
+        return other
+
+    # -- protocol -----------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bbox={self.getBBox()!r}, dtype={self._array.dtype})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"array": self._array, "xy0": (self._x0, self._y0)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._set(state["array"], *state["xy0"])
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self.clone()
+
+
+class Image(_ImageBase):
+    """A 2-d image in parent coordinates (``lsst.afw.image.Image``).
+
+    Constructors:
+
+    - ``Image(array, xy0=(0, 0), dtype=None, copy=False)`` wraps an existing
+      2-d numpy array **without copying** (a copy is made only when ``dtype``
+      differs, the array is not in native byte order or ``copy=True``);
+    - ``Image(bbox, dtype=np.float32)``, ``Image(width, height,
+      dtype=np.float32)`` and ``Image(dimensions, dtype=...)`` allocate zeros;
+    - ``Image(image, bbox=None, origin=PARENT, deep=False, *,
+      writeable=True)`` is a view of ``bbox`` sharing pixels (``deep=True``
+      copies; ``writeable=False`` makes the view's array read-only).
+
+    Notes
+    -----
+    In-place ``+=``, ``-=``, ``*=`` and ``/=`` accept scalars, arrays of the
+    same shape, and images with the same bbox (`ValueError` otherwise).
+    ``==`` is identity, as numpy comparisons would be ambiguous. Pickling
+    copies the pixels of the view only.
+
+    Examples
+    --------
+    >>> import numpy as np, imagemapper as im
+    >>> img = im.Image(np.zeros((4, 6), dtype=np.float32), xy0=(10, 20))
+    >>> sub = img[im.Box2I(im.Point2I(11, 21), im.Extent2I(2, 2))]
+    >>> sub += 1
+    >>> float(img.array[1, 1])
+    1.0
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not args:
+            raise TypeError(
+                "Image() needs an array, a Box2I, an Extent2I, width and height, or an Image"
+            )
+        first, rest = args[0], args[1:]
+        if isinstance(first, Image):
+            self._init_view(first, *rest, **kwargs)
+        elif isinstance(first, Box2I):
+            self._init_bbox(first, *rest, **kwargs)
+        elif isinstance(first, Extent2I):
+            self._init_size(first.getX(), first.getY(), *rest, **kwargs)
+        elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
+            self._init_size(int(first), *rest, **kwargs)
+        elif isinstance(first, _ImageBase):
+            raise TypeError(f"cannot make an Image view of a {type(first).__name__}")
+        else:
+            self._init_array(first, *rest, **kwargs)
+
+    def _init_array(
+        self,
+        array: npt.ArrayLike,
+        xy0: Point2I | Iterable[int] = (0, 0),
+        dtype: npt.DTypeLike | None = None,
+        copy: bool = False,
+    ) -> None:
+        self._set(_coerce_pixels(array, dtype, copy), *_as_xy(xy0, "xy0"))
+
+    def _init_bbox(self, bbox: Box2I, dtype: npt.DTypeLike = np.float32) -> None:
+        dims = bbox.getDimensions()
+        self._init_size(dims.getX(), dims.getY(), dtype)
+        self._x0, self._y0 = bbox.getMinX(), bbox.getMinY()
+
+    def _init_size(self, width: int, height: int, dtype: npt.DTypeLike = np.float32) -> None:
+        w, h = _as_size(width, "width"), _as_size(height, "height")
+        self._set(_coerce_pixels(np.zeros((h, w), dtype=dtype), None, False), 0, 0)
+
+    def __iadd__(self, other: Any) -> Self:
+        self._array += self._operand(other, "+=")
+        return self
+
+    def __isub__(self, other: Any) -> Self:
+        self._array -= self._operand(other, "-=")
+        return self
+
+    def __imul__(self, other: Any) -> Self:
+        self._array *= self._operand(other, "*=")
+        return self
+
+    def __itruediv__(self, other: Any) -> Self:
+        self._array /= self._operand(other, "/=")
+        return self
+
+
+class Mask(_ImageBase):
+    """An int32 bit mask with named planes (``lsst.afw.image.Mask``).
+
+    Constructors:
+
+    - ``Mask(array, xy0=(0, 0), planeDict=None, copy=False)`` wraps an
+      integer array (int32 arrays are not copied; other integer types are
+      converted; float and bool arrays raise `TypeError`);
+    - ``Mask(bbox, planeDict=None)``, ``Mask(width, height, planeDict=None)``
+      and ``Mask(dimensions, ...)`` allocate zeros;
+    - ``Mask(mask, bbox=None, origin=PARENT, deep=False, *, writeable=True)``
+      is a view of ``bbox`` sharing pixels **and the plane dict** (adding a
+      plane through a view adds it to the parent). Deep copies and read-only
+      views (``writeable=False``) get their own copy of the plane dict, so a
+      read-only view can never change its parent.
+
+    Notes
+    -----
+    Every new mask starts with its own copy of the default planes BAD=0,
+    SAT=1, INTRP=2, CR=3, EDGE=4, DETECTED=5, DETECTED_NEGATIVE=6, SUSPECT=7,
+    NO_DATA=8 (unless ``planeDict`` is given). At most 31 planes (bits 0-30).
+    ``|=``, ``&=`` and ``^=`` accept integers, integer arrays and masks with
+    the same bbox (bits are combined as they are; plane names are not
+    reconciled).
+    """
+
+    _planes: dict[str, int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not args:
+            raise TypeError(
+                "Mask() needs an array, a Box2I, an Extent2I, width and height, or a Mask"
+            )
+        first, rest = args[0], args[1:]
+        if isinstance(first, Mask):
+            self._init_view(first, *rest, **kwargs)
+        elif isinstance(first, Box2I):
+            self._init_bbox(first, *rest, **kwargs)
+        elif isinstance(first, Extent2I):
+            self._init_size(first.getX(), first.getY(), *rest, **kwargs)
+        elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
+            self._init_size(int(first), *rest, **kwargs)
+        elif isinstance(first, _ImageBase):
+            raise TypeError(f"cannot make a Mask view of a {type(first).__name__}")
+        else:
+            self._init_array(first, *rest, **kwargs)
+
+    @staticmethod
+    def _new_planes(planeDict: Mapping[str, int] | None) -> dict[str, int]:
+        return dict(_DEFAULT_MASK_PLANES) if planeDict is None else _validate_planes(planeDict)
+
+    def _init_array(
+        self,
+        array: npt.ArrayLike,
+        xy0: Point2I | Iterable[int] = (0, 0),
+        planeDict: Mapping[str, int] | None = None,
+        copy: bool = False,
+    ) -> None:
+        arr = _int32_mask_array(array)
+        if copy and arr is array:
+            arr = arr.copy(order="K")
+        self._set(arr, *_as_xy(xy0, "xy0"))
+        self._planes = self._new_planes(planeDict)
+
+    def _init_bbox(self, bbox: Box2I, planeDict: Mapping[str, int] | None = None) -> None:
+        dims = bbox.getDimensions()
+        self._init_size(dims.getX(), dims.getY(), planeDict)
+        self._x0, self._y0 = bbox.getMinX(), bbox.getMinY()
+
+    def _init_size(
+        self, width: int, height: int, planeDict: Mapping[str, int] | None = None
+    ) -> None:
+        w, h = _as_size(width, "width"), _as_size(height, "height")
+        self._set(np.zeros((h, w), dtype=np.int32), 0, 0)
+        self._planes = self._new_planes(planeDict)
+
+    def _derive(self, array: np.ndarray, x0: int, y0: int, share: bool) -> Self:
+        obj = super()._derive(array, x0, y0, share)
+        obj._planes = self._planes if share else dict(self._planes)
+        return obj
+
+    # -- planes -------------------------------------------------------------
+
+    @staticmethod
+    def getNumPlanesMax() -> int:
+        """Return the maximum number of mask planes (31)."""
+        return _MAX_MASK_PLANES
+
+    def getNumPlanesUsed(self) -> int:
+        """Return the number of defined planes."""
+        return len(self._planes)
+
+    def getMaskPlaneDict(self) -> dict[str, int]:
+        """Return a copy of the plane dict (name -> bit index)."""
+        return dict(self._planes)
+
+    def getMaskPlane(self, name: str) -> int:
+        """Return the bit index of plane ``name``.
+
+        Raises
+        ------
+        KeyError
+            If the plane is not defined.
+        """
+        try:
+            return self._planes[name]
+        except KeyError:
+            raise KeyError(
+                f"mask plane {name!r} is not defined; known planes: {sorted(self._planes)}"
+            ) from None
+
+    def getPlaneBitMask(self, names: str | Iterable[str]) -> int:
+        """Return the bit mask (``1 << bit``, OR'ed) of one plane or several.
+
+        Parameters
+        ----------
+        names : `str` or iterable of `str`
+            Plane name(s).
+
+        Returns
+        -------
+        bitmask : `int`
+        """
+        if isinstance(names, str):
+            return 1 << self.getMaskPlane(names)
+        value = 0
+        for name in names:
+            value |= 1 << self.getMaskPlane(name)
+        return value
+
+    def addMaskPlane(self, name: str) -> int:
+        """Define plane ``name`` (shared with every view) and return its bit index.
+
+        An existing name returns its bit; a new one takes the lowest free bit.
+
+        Raises
+        ------
+        ValueError
+            If all 31 bits are used.
+        """
+        if name in self._planes:
+            return self._planes[name]
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"mask plane names must be non-empty strings, not {name!r}")
+        used = set(self._planes.values())
+        for bit in range(_MAX_MASK_PLANES):
+            if bit not in used:
+                self._planes[name] = bit
+                return bit
+        raise ValueError(
+            f"cannot add mask plane {name!r}: all {_MAX_MASK_PLANES} planes are in use"
+        )
+
+    def removeAndClearMaskPlane(self, name: str) -> None:
+        """Clear plane ``name`` in this mask's pixels and remove it from the plane dict.
+
+        Pixels of other views of the same parent outside this view keep the bit.
+        """
+        bit = self.getMaskPlane(name)
+        self.clearMaskPlane(bit)
+        del self._planes[name]
+
+    def clearMaskPlane(self, bit: int) -> None:
+        """Clear bit ``bit`` in every pixel."""
+        index = operator.index(bit)
+        if not 0 <= index < _MAX_MASK_PLANES:
+            raise ValueError(f"mask bits are in [0, {_MAX_MASK_PLANES}), not {index}")
+        self._array &= np.int32(~(1 << index))
+
+    def clearAllMaskPlanes(self) -> None:
+        """Set every pixel to 0 (the plane dict is unchanged)."""
+        self._array[...] = 0
+
+    def interpret(self, value: int) -> str:
+        """Return the comma-separated names of the planes set in ``value``."""
+        value = operator.index(value)
+        return ",".join(
+            name
+            for name, bit in sorted(self._planes.items(), key=lambda kv: kv[1])
+            if value & (1 << bit)
+        )
+
+    # -- bit operations -----------------------------------------------------
+
+    def __ior__(self, other: Any) -> Self:
+        self._array |= self._operand(other, "|=")
+        return self
+
+    def __iand__(self, other: Any) -> Self:
+        self._array &= self._operand(other, "&=")
+        return self
+
+    def __ixor__(self, other: Any) -> Self:
+        self._array ^= self._operand(other, "^=")
+        return self
+
+    def __repr__(self) -> str:
+        return f"Mask(bbox={self.getBBox()!r}, planes={self._planes!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["planes"] = self._planes
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._planes = state["planes"]
+
+
+def _assign(target: _ImageBase, value: Any, what: str) -> None:
+    """Copy ``value`` (image with the same bbox, array or scalar) into ``target``."""
+    if isinstance(value, _ImageBase):
+        if (value._x0, value._y0, value._array.shape) != (
+            target._x0,
+            target._y0,
+            target._array.shape,
+        ):
+            raise _bbox_mismatch(f"cannot assign the {what}", target.getBBox(), value.getBBox())
+        value = value._array
+    target._array[...] = value
+
+
+# --------------------------------------------------------------------------
+# MaskedImage
+# --------------------------------------------------------------------------
+
+
+class MaskedImage:
+    """An image, a mask and a variance on the same bbox (``lsst.afw.image.MaskedImage``).
+
+    Constructors:
+
+    - ``MaskedImage(image, mask=None, variance=None)`` combines existing
+      planes (not copied). A missing mask is zeros with the default planes; a
+      missing variance is zeros of the image's dtype;
+    - ``MaskedImage(bbox, dtype=np.float32)``, ``MaskedImage(width, height,
+      dtype=np.float32)`` and ``MaskedImage(dimensions, ...)`` allocate zeros
+      (optional ``planeDict=`` keyword);
+    - ``MaskedImage(maskedImage, bbox=None, origin=PARENT, deep=False, *,
+      writeable=True)`` is a view (or deep copy) of ``bbox``;
+    - ``MaskedImage.fromArrays(image, mask=None, variance=None, xy0=(0, 0))``
+      wraps numpy arrays.
+
+    Notes
+    -----
+    The image must be float32 or float64 and the variance has the same dtype.
+    Arithmetic follows ``afw``: ``+=``/``-=`` with a scalar, an array or an
+    `Image` act on the image plane; with a `MaskedImage` the variances add and
+    the masks are OR'ed. ``*= s`` scales the image by ``s`` and the variance by
+    ``s**2``; ``/= s`` divides them by ``s`` and ``s**2``.
+    """
+
+    _image: Image
+    _mask: Mask
+    _variance: Image
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not args:
+            raise TypeError(
+                "MaskedImage() needs an Image, a Box2I, an Extent2I, width and height, or a "
+                "MaskedImage; use MaskedImage.fromArrays for numpy arrays"
+            )
+        first, rest = args[0], args[1:]
+        if isinstance(first, MaskedImage):
+            self._init_view(first, *rest, **kwargs)
+        elif isinstance(first, Image):
+            self._init_parts(first, *rest, **kwargs)
+        elif isinstance(first, Box2I):
+            self._init_bbox(first, *rest, **kwargs)
+        elif isinstance(first, Extent2I):
+            self._init_bbox(Box2I(Point2I(0, 0), first), *rest, **kwargs)
+        elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
+            if not rest:
+                raise TypeError("MaskedImage(width, height) needs a height")
+            width, height = _as_size(first, "width"), _as_size(rest[0], "height")
+            self._init_bbox(Box2I(Point2I(0, 0), Extent2I(width, height)), *rest[1:], **kwargs)
+        else:
+            raise TypeError(
+                f"cannot make a MaskedImage from a {type(first).__name__}; "
+                "use MaskedImage.fromArrays for numpy arrays"
+            )
+
+    def _init_parts(
+        self, image: Image, mask: Mask | None = None, variance: Image | None = None
+    ) -> None:
+        if image.dtype.kind != "f" or image.dtype.itemsize not in (4, 8):
+            raise TypeError(f"a MaskedImage needs a float32 or float64 image, not {image.dtype}")
+        bbox = image.getBBox()
+        if mask is None:
+            mask = Mask(bbox)
+        elif not isinstance(mask, Mask):
+            raise TypeError(f"mask must be a Mask or None, not {type(mask).__name__}")
+        elif mask.getBBox() != bbox:
+            raise _bbox_mismatch("image and mask", bbox, mask.getBBox())
+        if variance is None:
+            variance = Image(bbox, dtype=image.dtype)
+        elif not isinstance(variance, Image):
+            raise TypeError(f"variance must be an Image or None, not {type(variance).__name__}")
+        elif variance.getBBox() != bbox:
+            raise _bbox_mismatch("image and variance", bbox, variance.getBBox())
+        elif variance.dtype != image.dtype:
+            raise TypeError(
+                f"the variance dtype {variance.dtype} differs from the image dtype {image.dtype}"
+            )
+        self._image, self._mask, self._variance = image, mask, variance
+
+    def _init_bbox(
+        self,
+        bbox: Box2I,
+        dtype: npt.DTypeLike = np.float32,
+        *,
+        planeDict: Mapping[str, int] | None = None,
+    ) -> None:
+        self._init_parts(Image(bbox, dtype), Mask(bbox, planeDict), Image(bbox, dtype))
+
+    def _init_view(
+        self,
+        source: MaskedImage,
+        bbox: Box2I | None = None,
+        origin: ImageOrigin | str = PARENT,
+        deep: bool = False,
+        *,
+        writeable: bool = True,
+    ) -> None:
+        view = source._view(bbox, origin, deep, writeable)
+        self._image, self._mask, self._variance = view._image, view._mask, view._variance
+
+    @classmethod
+    def _from_planes(cls, image: Image, mask: Mask, variance: Image) -> Self:
+        obj = cls.__new__(cls)
+        obj._image, obj._mask, obj._variance = image, mask, variance
+        return obj
+
+    def _view(
+        self,
+        bbox: Box2I | None,
+        origin: ImageOrigin | str,
+        deep: bool,
+        writeable: bool,
+        owner: str = "",
+    ) -> Self:
+        image = self._image._view(bbox, origin, deep, writeable, owner or type(self).__name__)
+        if bbox is not None and _as_origin(origin) is LOCAL:
+            bbox, origin = image.getBBox(), PARENT
+        return self._from_planes(
+            image,
+            self._mask._view(bbox, origin, deep, writeable),
+            self._variance._view(bbox, origin, deep, writeable),
+        )
+
+    @classmethod
+    def fromArrays(
+        cls,
+        image: npt.ArrayLike,
+        mask: npt.ArrayLike | None = None,
+        variance: npt.ArrayLike | None = None,
+        xy0: Point2I | Iterable[int] = (0, 0),
+        *,
+        planeDict: Mapping[str, int] | None = None,
+    ) -> Self:
+        """Wrap numpy arrays, without copying when their dtypes fit.
+
+        Parameters
+        ----------
+        image : array_like
+            2-d pixels. float32 and float64 arrays are wrapped as they are;
+            float16 and integer arrays of up to 16 bits become float32; wider
+            integers become float64. bool, complex and object arrays raise
+            `TypeError`.
+        mask : array_like, optional
+            Integer bits (int32 is wrapped; other integer types are converted
+            to int32). A boolean array sets the ``BAD`` plane where `True`.
+            Missing: zeros (no plane set).
+        variance : array_like, optional
+            Cast to the image's dtype when it differs. Missing: zeros, so
+            every pixel with a finite image value counts as valid.
+        xy0 : `~imagemapper.Point2I` or pair of `int`, optional
+            Parent position of array element ``[0, 0]``.
+        planeDict : `dict` [`str`, `int`], optional
+            Mask planes; the defaults when omitted.
+
+        Returns
+        -------
+        maskedImage : `MaskedImage`
+
+        Raises
+        ------
+        TypeError
+            For unsupported dtypes.
+        ValueError
+            If an array is not 2-d or the shapes differ.
+
+        Notes
+        -----
+        Arrays in non-native byte order (big-endian data from FITS) are
+        converted to native order, which copies them.
+        """
+        img = _float_image_array(image)
+        x0, y0 = _as_xy(xy0, "xy0")
+        planes = Mask._new_planes(planeDict)
+        if mask is None:
+            msk = np.zeros(img.shape, dtype=np.int32)
+        else:
+            marr = np.asarray(mask)
+            _check_2d(marr, "the mask array")
+            if marr.dtype.kind == "b":
+                if "BAD" not in planes:
+                    raise ValueError("a boolean mask needs a BAD plane in planeDict")
+                msk = np.where(marr, np.int32(1 << planes["BAD"]), np.int32(0))
+            else:
+                msk = _int32_mask_array(marr, "the mask array")
+        if variance is None:
+            var = np.zeros(img.shape, dtype=img.dtype)
+        else:
+            varr = np.asarray(variance)
+            _check_2d(varr, "the variance array")
+            if varr.dtype.kind not in "iuf":
+                raise TypeError(f"the variance array must be numeric, not dtype {varr.dtype}")
+            var = _native(varr) if varr.dtype == img.dtype else varr.astype(img.dtype)
+        if not (img.shape == msk.shape == var.shape):
+            raise ValueError(
+                f"image, mask and variance shapes differ: {img.shape}, {msk.shape}, {var.shape}"
+            )
+        image_obj = Image.__new__(Image)
+        image_obj._set(img, x0, y0)
+        mask_obj = Mask.__new__(Mask)
+        mask_obj._set(msk, x0, y0)
+        mask_obj._planes = planes
+        variance_obj = Image.__new__(Image)
+        variance_obj._set(var, x0, y0)
+        return cls._from_planes(image_obj, mask_obj, variance_obj)
+
+    # -- planes -------------------------------------------------------------
+
+    @property
+    def image(self) -> Image:
+        """The image plane; assigning copies pixels in."""
+        return self._image
+
+    @image.setter
+    def image(self, value: Any) -> None:
+        _assign(self._image, value, "image")
+
+    @property
+    def mask(self) -> Mask:
+        """The mask plane; assigning copies pixels in."""
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: Any) -> None:
+        _assign(self._mask, value, "mask")
+
+    @property
+    def variance(self) -> Image:
+        """The variance plane; assigning copies pixels in."""
+        return self._variance
+
+    @variance.setter
+    def variance(self, value: Any) -> None:
+        _assign(self._variance, value, "variance")
+
+    def getImage(self) -> Image:
+        """Return the image plane."""
+        return self._image
+
+    def getMask(self) -> Mask:
+        """Return the mask plane."""
+        return self._mask
+
+    def getVariance(self) -> Image:
+        """Return the variance plane."""
+        return self._variance
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the image (and variance)."""
+        return self._image.dtype
+
+    @property
+    def Factory(self) -> type[Self]:
+        """The class of this object."""
+        return type(self)
+
+    def getBBox(self, origin: ImageOrigin | str = PARENT) -> Box2I:
+        """Return the bounding box (see `Image.getBBox`)."""
+        return self._image.getBBox(origin)
+
+    def getXY0(self) -> Point2I:
+        """Return the parent position of array element ``[0, 0]``."""
+        return self._image.getXY0()
+
+    def setXY0(self, xy0: Point2I | Iterable[int]) -> None:
+        """Set ``xy0`` of all three planes."""
+        x0, y0 = _as_xy(xy0, "xy0")
+        for plane in (self._image, self._mask, self._variance):
+            plane._x0, plane._y0 = x0, y0
+
+    def getX0(self) -> int:
+        """Return the parent x of the first column."""
+        return self._image._x0
+
+    def getY0(self) -> int:
+        """Return the parent y of the first row."""
+        return self._image._y0
+
+    def getWidth(self) -> int:
+        """Return the number of columns."""
+        return self._image.getWidth()
+
+    def getHeight(self) -> int:
+        """Return the number of rows."""
+        return self._image.getHeight()
+
+    def getDimensions(self) -> Extent2I:
+        """Return ``(width, height)``."""
+        return self._image.getDimensions()
+
+    def clone(self) -> Self:
+        """Return a deep copy."""
+        return self._from_planes(self._image.clone(), self._mask.clone(), self._variance.clone())
+
+    def subset(self, bbox: Box2I, origin: ImageOrigin | str = PARENT) -> Self:
+        """Return a view of ``bbox``.
+
+        Raises
+        ------
+        ValueError
+            If ``bbox`` is not contained in the image's box.
+        """
+        return self._view(bbox, origin, deep=False, writeable=True)
+
+    def __getitem__(self, bbox: Box2I) -> Self:
+        """Return a view of ``bbox`` (PARENT coordinates)."""
+        if not isinstance(bbox, Box2I):
+            raise TypeError(f"index a MaskedImage with a Box2I, not {bbox!r}")
+        return self._view(bbox, PARENT, deep=False, writeable=True)
+
+    def __setitem__(self, bbox: Box2I, value: Any) -> None:
+        """Copy a `MaskedImage` of the same size into ``bbox``, or `set` it to a value."""
+        self[bbox].set(value)
+
+    def set(self, value: Any) -> None:
+        """Set the pixels.
+
+        Parameters
+        ----------
+        value : scalar, `tuple` or `MaskedImage`
+            A scalar sets the image to it and the mask and variance to 0; a
+            tuple ``(image, mask, variance)`` sets each plane; a `MaskedImage`
+            of the same size is copied in.
+        """
+        if isinstance(value, MaskedImage):
+            if value.getDimensions() != self.getDimensions():
+                raise ValueError(
+                    f"cannot copy a MaskedImage of bbox {value.getBBox()!r} "
+                    f"into bbox {self.getBBox()!r}"
+                )
+            self._image._array[...] = value._image._array
+            self._mask._array[...] = value._mask._array
+            self._variance._array[...] = value._variance._array
+        elif isinstance(value, tuple):
+            if len(value) != 3:
+                raise ValueError(f"set() needs (image, mask, variance), got {len(value)} values")
+            self._image.set(value[0])
+            self._mask.set(value[1])
+            self._variance.set(value[2])
+        else:
+            self._image.set(value)
+            self._mask.set(0)
+            self._variance.set(0)
+
+    def _check_same(self, other: MaskedImage, op: str) -> None:
+        if other.getBBox() != self.getBBox():
+            raise _bbox_mismatch(
+                f"{op} needs masked images with the same bbox", self.getBBox(), other.getBBox()
+            )
+
+    def __iadd__(self, other: Any) -> Self:
+        if isinstance(other, MaskedImage):
+            self._check_same(other, "+=")
+            self._image._array += other._image._array
+            self._variance._array += other._variance._array
+            self._mask._array |= other._mask._array
+        else:
+            self._image += other
+        return self
+
+    def __isub__(self, other: Any) -> Self:
+        if isinstance(other, MaskedImage):
+            self._check_same(other, "-=")
+            self._image._array -= other._image._array
+            self._variance._array += other._variance._array
+            self._mask._array |= other._mask._array
+        else:
+            self._image -= other
+        return self
+
+    def __imul__(self, other: Any) -> Self:
+        if isinstance(other, (MaskedImage, _ImageBase)):
+            raise TypeError("MaskedImage *= takes a scalar or an array")
+        self._image._array *= other
+        self._variance._array *= np.square(other)
+        return self
+
+    def __itruediv__(self, other: Any) -> Self:
+        if isinstance(other, (MaskedImage, _ImageBase)):
+            raise TypeError("MaskedImage /= takes a scalar or an array")
+        self._image._array /= other
+        self._variance._array /= np.square(other)
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bbox={self.getBBox()!r}, dtype={self.dtype})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self.clone()
+
+
+# --------------------------------------------------------------------------
+# Exposure
+# --------------------------------------------------------------------------
+
+_STRUCTURAL_KEY = re.compile(
+    r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|EXTNAME|EXTVER|EXTLEVEL|EXTTYPE|"
+    r"BZERO|BSCALE|BLANK|INHERIT|CHECKSUM|DATASUM|ZIMAGE|ZCMPTYPE|ZBITPIX|ZNAXIS\d*|ZTILE\d*|"
+    r"ZQUANTIZ|ZDITHER0|ZSIMPLE|ZEXTEND|ZPCOUNT|ZGCOUNT|ZNAME\d*|ZVAL\d*|ZHECKSUM|ZDATASUM)$"
+)
+_WCS_KEY = re.compile(
+    r"^((WCSAXES|WCSNAME|CRPIX\d|CRVAL\d|CDELT\d|CTYPE\d|CUNIT\d|CROTA\d|CRDER\d|CSYER\d|"
+    r"PC\d_\d|CD\d_\d|PV\d_\d+|PS\d_\d+|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|"
+    r"MJDREF|MJDREFI|MJDREFF|DATEREF)[A-Z]?|LTV\d|LTM\d_\d|"
+    r"(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))$"
+)
+_STANDARD_KEY = re.compile(r"^[A-Z0-9_-]{1,8}$")
+_COMMENTARY_KEYS = frozenset({"", "COMMENT", "HISTORY"})
+
+
+def _card_key(key: str) -> str:
+    """Return the header key to use for ``key`` (``HIERARCH`` when it is not a standard keyword)."""
+    return key if _STANDARD_KEY.match(key) else f"HIERARCH {key}"
+
+
+def _metadata_from_header(header: fits.Header) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in header.items()
+        if key not in _COMMENTARY_KEYS
+        and not _STRUCTURAL_KEY.match(key)
+        and not _WCS_KEY.match(key)
+        and not key.startswith("MP_")
+    }
+
+
+def _has_celestial_keys(header: fits.Header) -> bool:
+    return any(k in header for k in ("CTYPE1", "CRPIX1", "CRVAL1", "CD1_1", "PC1_1", "CDELT1"))
+
+
+def _xy0_from_header(header: fits.Header) -> tuple[int, int]:
+    xy0 = []
+    for axis in (1, 2):
+        if f"CRVAL{axis}A" in header and (
+            str(header.get("WCSNAMEA", "")).strip().upper() == "PARENT"
+            or str(header.get(f"CTYPE{axis}A", "")).strip().upper() == "LINEAR"
+        ):
+            value = float(header[f"CRVAL{axis}A"]) - (float(header.get(f"CRPIX{axis}A", 1.0)) - 1.0)
+        elif f"LTV{axis}" in header:
+            value = -float(header[f"LTV{axis}"])
+        else:
+            value = 0.0
+        if value != round(value):
+            raise ValueError(f"non-integer xy0 component {value} in the FITS header")
+        xy0.append(round(value))
+    return xy0[0], xy0[1]
+
+
+class Exposure:
+    """A `MaskedImage` with a PSF, a WCS and metadata (``lsst.afw.image.Exposure``).
+
+    Constructors:
+
+    - ``Exposure(width, height, dtype=np.float32)``, ``Exposure(bbox,
+      dtype=...)`` and ``Exposure(dimensions, ...)`` allocate zeros (keywords
+      ``psf=``, ``wcs=``, ``planeDict=``);
+    - ``Exposure(maskedImage, psf=None, wcs=None, metadata=None)`` wraps a
+      `MaskedImage` (not copied);
+    - ``Exposure(exposure, bbox=None, origin=PARENT, deep=False, *,
+      writeable=True)`` is a view of ``bbox`` sharing pixels, the PSF, the
+      WCS and the metadata dict; ``deep=True`` copies everything.
+      ``writeable=False`` gives a cheap read-only view: no pixel is copied,
+      the three arrays have ``flags.writeable = False`` (so writes raise
+      numpy's `ValueError`), and the metadata and mask-plane dicts are
+      shallow copies so the view cannot change its parent (the PSF and WCS
+      objects are still shared);
+    - ``Exposure.fromArrays(image, mask=None, variance=None, xy0=(0, 0),
+      psf=None, wcs=None)`` wraps numpy arrays (see
+      `MaskedImage.fromArrays`).
+
+    Notes
+    -----
+    The WCS is an `astropy.wcs.WCS` in 0-based **parent** pixel coordinates:
+    ``exposure.wcs.pixel_to_world(x, y)`` takes the same ``(x, y)`` as
+    ``exposure.getBBox()``; views keep the parent's WCS.
+    """
+
+    _maskedImage: MaskedImage
+    _psf: Any
+    _wcs: WCS | None
+    _metadata: dict[str, Any]
+
+    _FITS_EXTNAMES: ClassVar[tuple[str, str, str]] = ("IMAGE", "MASK", "VARIANCE")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not args:
+            raise TypeError(
+                "Exposure() needs a MaskedImage, a Box2I, an Extent2I, width and height, or an "
+                "Exposure; use Exposure.fromArrays for numpy arrays"
+            )
+        first, rest = args[0], args[1:]
+        if isinstance(first, Exposure):
+            self._init_view(first, *rest, **kwargs)
+        elif isinstance(first, MaskedImage):
+            self._init_parts(first, *rest, **kwargs)
+        elif isinstance(first, Box2I):
+            self._init_bbox(first, *rest, **kwargs)
+        elif isinstance(first, Extent2I):
+            self._init_bbox(Box2I(Point2I(0, 0), first), *rest, **kwargs)
+        elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
+            if not rest:
+                raise TypeError("Exposure(width, height) needs a height")
+            width, height = _as_size(first, "width"), _as_size(rest[0], "height")
+            self._init_bbox(Box2I(Point2I(0, 0), Extent2I(width, height)), *rest[1:], **kwargs)
+        else:
+            raise TypeError(
+                f"cannot make an Exposure from a {type(first).__name__}; "
+                "use Exposure.fromArrays for numpy arrays or Exposure.readFits for files"
+            )
+
+    def _init_parts(
+        self,
+        maskedImage: MaskedImage,
+        psf: Any = None,
+        wcs: WCS | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._maskedImage = maskedImage
+        self._psf = psf
+        self._wcs = _check_wcs(wcs)
+        self._metadata = dict(metadata) if metadata is not None else {}
+
+    def _init_bbox(
+        self,
+        bbox: Box2I,
+        dtype: npt.DTypeLike = np.float32,
+        *,
+        psf: Any = None,
+        wcs: WCS | None = None,
+        planeDict: Mapping[str, int] | None = None,
+    ) -> None:
+        self._init_parts(MaskedImage(bbox, dtype, planeDict=planeDict), psf, wcs)
+
+    def _init_view(
+        self,
+        source: Exposure,
+        bbox: Box2I | None = None,
+        origin: ImageOrigin | str = PARENT,
+        deep: bool = False,
+        *,
+        writeable: bool = True,
+    ) -> None:
+        self.__dict__.update(source._view(bbox, origin, deep, writeable).__dict__)
+
+    def _view(
+        self, bbox: Box2I | None, origin: ImageOrigin | str, deep: bool, writeable: bool
+    ) -> Self:
+        obj = type(self).__new__(type(self))
+        obj._maskedImage = self._maskedImage._view(
+            bbox, origin, deep, writeable, type(self).__name__
+        )
+        if deep:
+            obj._psf = copy.deepcopy(self._psf)
+            obj._wcs = copy.deepcopy(self._wcs)
+            obj._metadata = copy.deepcopy(self._metadata)
+        else:
+            obj._psf = self._psf
+            obj._wcs = self._wcs
+            obj._metadata = self._metadata if writeable else dict(self._metadata)
+        return obj
+
+    @classmethod
+    def fromArrays(
+        cls,
+        image: npt.ArrayLike,
+        mask: npt.ArrayLike | None = None,
+        variance: npt.ArrayLike | None = None,
+        xy0: Point2I | Iterable[int] = (0, 0),
+        psf: Any = None,
+        wcs: WCS | None = None,
+        *,
+        planeDict: Mapping[str, int] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Self:
+        """Wrap numpy arrays as an exposure, without copying when their dtypes fit.
+
+        Parameters
+        ----------
+        image, mask, variance, xy0, planeDict
+            As for `MaskedImage.fromArrays`: float32/float64 images are
+            wrapped; integer images become float32 (up to 16 bits) or float64;
+            bool/complex/object images raise `TypeError`; a missing mask or
+            variance is zeros; big-endian arrays are converted to native order.
+        psf : object, optional
+            The PSF.
+        wcs : `astropy.wcs.WCS`, optional
+            Sky coordinates of 0-based parent pixels.
+        metadata : mapping, optional
+            FITS header cards to carry.
+
+        Returns
+        -------
+        exposure : `Exposure`
+
+        Raises
+        ------
+        TypeError
+            For unsupported dtypes or a WCS that is not an `astropy.wcs.WCS`.
+        ValueError
+            If an array is not 2-d or the shapes differ.
+
+        Examples
+        --------
+        >>> import numpy as np, imagemapper as im
+        >>> exp = im.Exposure.fromArrays(np.ones((3, 4), dtype=np.float32), xy0=(5, 6))
+        >>> exp.getBBox()
+        Box2I(minimum=Point2I(5, 6), dimensions=Extent2I(4, 3))
+        """
+        mi = MaskedImage.fromArrays(image, mask, variance, xy0, planeDict=planeDict)
+        obj = cls.__new__(cls)
+        obj._init_parts(mi, psf, wcs, metadata)
+        return obj
+
+    # -- planes -------------------------------------------------------------
+
+    @property
+    def maskedImage(self) -> MaskedImage:
+        """The `MaskedImage` (assigning replaces it, like `setMaskedImage`)."""
+        return self._maskedImage
+
+    @maskedImage.setter
+    def maskedImage(self, value: MaskedImage) -> None:
+        self.setMaskedImage(value)
+
+    def getMaskedImage(self) -> MaskedImage:
+        """Return the `MaskedImage`."""
+        return self._maskedImage
+
+    def setMaskedImage(self, maskedImage: MaskedImage) -> None:
+        """Replace the `MaskedImage` (not copied)."""
+        if not isinstance(maskedImage, MaskedImage):
+            raise TypeError(f"expected a MaskedImage, not {type(maskedImage).__name__}")
+        self._maskedImage = maskedImage
+
+    @property
+    def image(self) -> Image:
+        """The image plane; assigning copies pixels in."""
+        return self._maskedImage._image
+
+    @image.setter
+    def image(self, value: Any) -> None:
+        self._maskedImage.image = value
+
+    @property
+    def mask(self) -> Mask:
+        """The mask plane; assigning copies pixels in."""
+        return self._maskedImage._mask
+
+    @mask.setter
+    def mask(self, value: Any) -> None:
+        self._maskedImage.mask = value
+
+    @property
+    def variance(self) -> Image:
+        """The variance plane; assigning copies pixels in."""
+        return self._maskedImage._variance
+
+    @variance.setter
+    def variance(self, value: Any) -> None:
+        self._maskedImage.variance = value
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the image (and variance)."""
+        return self._maskedImage.dtype
+
+    @property
+    def Factory(self) -> type[Self]:
+        """The class of this object: ``exposure.Factory(exposure, bbox)`` is a view."""
+        return type(self)
+
+    # -- geometry -----------------------------------------------------------
+
+    def getBBox(self, origin: ImageOrigin | str = PARENT) -> Box2I:
+        """Return the bounding box (see `Image.getBBox`)."""
+        return self._maskedImage._image.getBBox(origin)
+
+    def getXY0(self) -> Point2I:
+        """Return the parent position of array element ``[0, 0]``."""
+        return self._maskedImage.getXY0()
+
+    def setXY0(self, xy0: Point2I | Iterable[int]) -> None:
+        """Move the image to a new ``xy0``, keeping each pixel's sky position.
+
+        As in ``afw``, the WCS (if any) is replaced by a copy shifted by
+        ``xy0 - old xy0``; other views keep the old WCS object.
+        """
+        x0, y0 = _as_xy(xy0, "xy0")
+        old = self.getXY0()
+        if self._wcs is not None:
+            self._wcs = _shifted_wcs(self._wcs, x0 - old.getX(), y0 - old.getY())
+        self._maskedImage.setXY0((x0, y0))
+
+    def getX0(self) -> int:
+        """Return the parent x of the first column."""
+        return self._maskedImage.getX0()
+
+    def getY0(self) -> int:
+        """Return the parent y of the first row."""
+        return self._maskedImage.getY0()
+
+    def getWidth(self) -> int:
+        """Return the number of columns."""
+        return self._maskedImage.getWidth()
+
+    def getHeight(self) -> int:
+        """Return the number of rows."""
+        return self._maskedImage.getHeight()
+
+    def getDimensions(self) -> Extent2I:
+        """Return ``(width, height)``."""
+        return self._maskedImage.getDimensions()
+
+    # -- PSF, WCS, metadata ---------------------------------------------------
+
+    @property
+    def psf(self) -> Any:
+        """The PSF, or `None`."""
+        return self._psf
+
+    @psf.setter
+    def psf(self, value: Any) -> None:
+        self._psf = value
+
+    def getPsf(self) -> Any:
+        """Return the PSF (or `None`)."""
+        return self._psf
+
+    def setPsf(self, psf: Any) -> None:
+        """Set the PSF (`None` removes it)."""
+        self._psf = psf
+
+    def hasPsf(self) -> bool:
+        """Return whether there is a PSF."""
+        return self._psf is not None
+
+    @property
+    def wcs(self) -> WCS | None:
+        """The `astropy.wcs.WCS` in 0-based parent pixel coordinates, or `None`."""
+        return self._wcs
+
+    @wcs.setter
+    def wcs(self, value: WCS | None) -> None:
+        self._wcs = _check_wcs(value)
+
+    def getWcs(self) -> WCS | None:
+        """Return the WCS (or `None`)."""
+        return self._wcs
+
+    def setWcs(self, wcs: WCS | None) -> None:
+        """Set the WCS (0-based parent pixel coordinates; `None` removes it)."""
+        self._wcs = _check_wcs(wcs)
+
+    def hasWcs(self) -> bool:
+        """Return whether there is a WCS."""
+        return self._wcs is not None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """FITS header cards carried with the exposure (a live dict)."""
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: Mapping[str, Any]) -> None:
+        self._metadata = dict(value)
+
+    def getMetadata(self) -> dict[str, Any]:
+        """Return the metadata dict (live)."""
+        return self._metadata
+
+    def setMetadata(self, metadata: Mapping[str, Any]) -> None:
+        """Replace the metadata with a copy of ``metadata``."""
+        self._metadata = dict(metadata)
+
+    # -- copies and sub-exposures -------------------------------------------
+
+    def clone(self) -> Self:
+        """Return a deep copy (pixels, mask planes, PSF, WCS and metadata)."""
+        return self._view(None, PARENT, deep=True, writeable=True)
+
+    def subset(self, bbox: Box2I, origin: ImageOrigin | str = PARENT) -> Self:
+        """Return a view of ``bbox`` sharing pixels, PSF and WCS.
+
+        Raises
+        ------
+        ValueError
+            If ``bbox`` is not contained in the exposure's box (the message
+            names both boxes).
+        """
+        return self._view(bbox, origin, deep=False, writeable=True)
+
+    def __getitem__(self, bbox: Box2I) -> Self:
+        """Return a view of ``bbox`` (PARENT coordinates)."""
+        if not isinstance(bbox, Box2I):
+            raise TypeError(f"index an Exposure with a Box2I, not {bbox!r}")
+        return self._view(bbox, PARENT, deep=False, writeable=True)
+
+    def __setitem__(self, bbox: Box2I, value: Any) -> None:
+        """Copy an exposure's or a masked image's pixels, or a value, into ``bbox``."""
+        if isinstance(value, Exposure):
+            value = value._maskedImage
+        self._maskedImage[bbox] = value
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(bbox={self.getBBox()!r}, dtype={self.dtype}, "
+            f"psf={self._psf!r}, wcs={'yes' if self._wcs is not None else 'no'})"
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self.clone()
+
+    # -- FITS -----------------------------------------------------------------
+
+    def writeFits(self, path: str | os.PathLike[str], overwrite: bool = True) -> None:
+        """Write the LSST multi-extension layout.
+
+        An empty primary HDU (holding ``metadata``), then image extensions
+        ``IMAGE``, ``MASK`` and ``VARIANCE``. Each extension carries ``xy0`` as
+        ``LTV1 = -x0``, ``LTV2 = -y0`` and the ``PARENT`` linear WCS with key
+        ``A`` (``CRVAL1A = x0``, ``CRPIX1A = 1``), plus the sky WCS shifted so
+        that FITS pixel 1 is parent pixel ``x0``. The mask header has one
+        ``MP_<NAME> = bit`` card per plane (``HIERARCH`` for long names).
+
+        Parameters
+        ----------
+        path : `str` or path-like
+            Output file.
+        overwrite : `bool`, optional
+            Replace an existing file.
+
+        Notes
+        -----
+        The pixels are written from big-endian copies, so the exposure is
+        never modified (not even temporarily) while writing.
+        """
+        from astropy.io import fits
+
+        primary = fits.PrimaryHDU()
+        for key, value in self._metadata.items():
+            primary.header[_card_key(key)] = value
+
+        x0, y0 = self.getX0(), self.getY0()
+        common = fits.Header()
+        common["LTV1"] = (-x0, "-x0: parent x of the first column, negated")
+        common["LTV2"] = (-y0, "-y0: parent y of the first row, negated")
+        for axis, origin in ((1, x0), (2, y0)):
+            common[f"CTYPE{axis}A"] = "LINEAR"
+            common[f"CRPIX{axis}A"] = 1.0
+            common[f"CRVAL{axis}A"] = float(origin)
+        common["WCSNAMEA"] = "PARENT"
+        if self._wcs is not None:
+            common.extend(_shifted_wcs(self._wcs, -x0, -y0).to_header(relax=True))
+
+        hdus: list[Any] = [primary]
+        planes = (self.image, self.mask, self.variance)
+        for extname, plane in zip(self._FITS_EXTNAMES, planes, strict=True):
+            header = common.copy()
+            header["EXTTYPE"] = extname
+            if extname == "MASK":
+                for name, bit in sorted(self.mask._planes.items(), key=lambda kv: kv[1]):
+                    header[_card_key(f"MP_{name}")] = bit
+            data = np.ascontiguousarray(plane.array, dtype=plane.dtype.newbyteorder(">"))
+            hdus.append(fits.ImageHDU(data=data, header=header, name=extname))
+        fits.HDUList(hdus).writeto(os.fspath(path), overwrite=overwrite)
+
+    @classmethod
+    def readFits(cls, path: str | os.PathLike[str]) -> Self:
+        """Read an exposure written by `writeFits` or by the LSST stack, or a plain FITS image.
+
+        Parameters
+        ----------
+        path : `str` or path-like
+            Input file.
+
+        Returns
+        -------
+        exposure : `Exposure`
+            Pixels in native byte order. Extensions are found by ``EXTNAME``
+            (``IMAGE``, ``MASK``, ``VARIANCE``); without an ``IMAGE``
+            extension the first HDU with data is the image. A missing mask or
+            variance is zeros. ``xy0`` comes from the ``PARENT`` ``A`` WCS or
+            ``LTV1/2``; mask planes from ``MP_*`` cards (defaults otherwise);
+            the sky WCS from the image header (shifted back to parent pixels);
+            ``metadata`` from the primary header (without structural, WCS and
+            commentary cards).
+
+        Raises
+        ------
+        ValueError
+            If the file has no image data.
+        """
+        from astropy.io import fits
+        from astropy.wcs import WCS
+
+        with fits.open(os.fspath(path)) as hdul:
+            by_name: dict[str, Any] = {}
+            for hdu in hdul[1:]:
+                by_name.setdefault(hdu.name.upper(), hdu)
+            image_hdu = by_name.get("IMAGE")
+            if image_hdu is None:
+                image_hdu = next(
+                    (h for h in hdul if getattr(h, "is_image", False) and h.data is not None), None
+                )
+            if image_hdu is None or image_hdu.data is None:
+                raise ValueError(f"no image data in FITS file {os.fspath(path)!r}")
+            header = image_hdu.header
+            x0, y0 = _xy0_from_header(header)
+
+            # Copies (made by the byte-order conversion when the data are
+            # big-endian) so that nothing refers to the file once it is closed.
+            image = _owned(_float_image_array(image_hdu.data))
+            mask_hdu = by_name.get("MASK")
+            planes: dict[str, int] | None = None
+            mask = None
+            if mask_hdu is not None and mask_hdu.data is not None:
+                mask = _owned(_int32_mask_array(mask_hdu.data, "the MASK extension"))
+                found = {
+                    key[3:]: int(value)
+                    for key, value in mask_hdu.header.items()
+                    if key.startswith("MP_")
+                }
+                planes = _validate_planes(found) if found else None
+            var_hdu = by_name.get("VARIANCE")
+            variance = None
+            if var_hdu is not None and var_hdu.data is not None:
+                variance = np.array(var_hdu.data, dtype=image.dtype)
+
+            wcs = None
+            if _has_celestial_keys(header):
+                wcs = _shifted_wcs(WCS(header, fobj=hdul), x0, y0)
+            metadata = _metadata_from_header(hdul[0].header)
+
+        return cls.fromArrays(
+            image, mask, variance, (x0, y0), wcs=wcs, planeDict=planes, metadata=metadata
+        )
+
+    # -- astropy NDData ---------------------------------------------------------
+
+    def toNDData(self, unit: Any = None) -> NDData:
+        """Return an `~astropy.nddata.NDData` (or `~astropy.nddata.CCDData`) sharing the pixels.
+
+        Parameters
+        ----------
+        unit : `astropy.units.Unit` or `str`, optional
+            The data unit. When given, the result is a
+            `~astropy.nddata.CCDData`; otherwise an `~astropy.nddata.NDData`
+            whose unit is ``metadata['BUNIT']`` if present.
+
+        Returns
+        -------
+        nddata : `~astropy.nddata.NDData`
+            ``data`` is the image array and ``uncertainty`` a
+            `~astropy.nddata.VarianceUncertainty` of the variance array, both
+            shared with the exposure (no copies). ``mask`` is the int32 mask
+            array (shared) for `~astropy.nddata.NDData`; `~astropy.nddata.CCDData`
+            only holds boolean masks, so there it is ``mask.array != 0`` and
+            the plane bits are lost. ``wcs`` is a copy of the WCS whose pixel
+            frame is the array (shifted by ``-xy0``, ``pixel_shape`` set).
+            ``meta`` holds the metadata, ``LTV1 = -x0``, ``LTV2 = -y0``, one
+            ``MP_<NAME>: bit`` item per mask plane and, for
+            `~astropy.nddata.NDData`, ``XY0 = (x0, y0)``; for
+            `~astropy.nddata.CCDData` it is a `~astropy.io.fits.Header`
+            (``HIERARCH`` cards for long names), so ``CCDData.write`` works.
+        """
+        from astropy import units as u
+        from astropy.nddata import CCDData, NDData, VarianceUncertainty
+
+        x0, y0 = self.getX0(), self.getY0()
+        items: dict[str, Any] = dict(self._metadata)
+        items["LTV1"] = -x0
+        items["LTV2"] = -y0
+        for name, bit in sorted(self.mask._planes.items(), key=lambda kv: kv[1]):
+            items[f"MP_{name}"] = bit
+        wcs = None
+        if self._wcs is not None:
+            wcs = _shifted_wcs(self._wcs, -x0, -y0)
+            wcs.pixel_shape = (self.getWidth(), self.getHeight())
+        uncertainty = VarianceUncertainty(self.variance.array, copy=False)
+        if unit is not None:
+            from astropy.io import fits
+
+            header = fits.Header()
+            for key, value in items.items():
+                header[_card_key(key)] = value
+            return CCDData(
+                self.image.array,
+                unit=u.Unit(unit),
+                uncertainty=uncertainty,
+                mask=self.mask.array != 0,
+                wcs=wcs,
+                meta=header,
+            )
+        items["XY0"] = (x0, y0)
+        bunit = self._metadata.get("BUNIT")
+        return NDData(
+            self.image.array,
+            uncertainty=uncertainty,
+            mask=self.mask.array,
+            wcs=wcs,
+            meta=items,
+            unit=u.Unit(bunit) if bunit is not None else None,
+        )
+
+    @classmethod
+    def fromNDData(cls, nddata: NDData) -> Self:
+        """Make an exposure from an `~astropy.nddata.NDData` or `~astropy.nddata.CCDData`.
+
+        Parameters
+        ----------
+        nddata : `~astropy.nddata.NDData`
+            ``data`` follows the `fromArrays` dtype rules (wrapped without a
+            copy when it is float32/float64). The uncertainty may be `None`
+            (zero variance), a `~astropy.nddata.VarianceUncertainty` (wrapped),
+            a `~astropy.nddata.StdDevUncertainty` (squared) or an
+            `~astropy.nddata.InverseVariance` (inverted; ``inf`` where it is
+            0). A boolean mask sets the ``BAD`` plane; an integer mask is taken
+            as plane bits. ``xy0`` comes from ``meta['XY0']`` (a pair) or
+            ``meta['LTV1'/'LTV2']``, mask planes from ``meta['MP_<NAME>']``;
+            the WCS must be an `astropy.wcs.WCS` (or wrap one) and is shifted
+            from array to parent pixels. The unit becomes ``metadata['BUNIT']``;
+            other meta items are kept in ``metadata``.
+
+        Returns
+        -------
+        exposure : `Exposure`
+
+        Raises
+        ------
+        TypeError
+            For an unsupported uncertainty, mask dtype or WCS type.
+        """
+        from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
+        from astropy.wcs import WCS
+
+        data = np.asarray(nddata.data)
+        meta = nddata.meta if nddata.meta is not None else {}
+
+        uncertainty = nddata.uncertainty
+        variance: np.ndarray | None
+        if uncertainty is None:
+            variance = None
+        elif isinstance(uncertainty, VarianceUncertainty):
+            variance = np.asarray(uncertainty.array)
+        elif isinstance(uncertainty, StdDevUncertainty):
+            variance = np.square(np.asarray(uncertainty.array, dtype=float))
+        elif isinstance(uncertainty, InverseVariance):
+            ivar = np.asarray(uncertainty.array, dtype=float)
+            variance = np.divide(1.0, ivar, out=np.full(ivar.shape, np.inf), where=ivar != 0)
+        else:
+            raise TypeError(
+                f"unsupported uncertainty type {type(uncertainty).__name__}; use "
+                "VarianceUncertainty, StdDevUncertainty or InverseVariance"
+            )
+
+        mask = nddata.mask
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.ndim == 0:
+                mask = np.full(data.shape, mask.item(), dtype=mask.dtype)
+
+        if "XY0" in meta:
+            xy0 = _as_xy(meta["XY0"], "meta['XY0']")
+        else:
+            xy0 = (-int(meta.get("LTV1", 0)), -int(meta.get("LTV2", 0)))
+        found = {key[3:]: int(value) for key, value in meta.items() if str(key).startswith("MP_")}
+        planes = _validate_planes(found) if found else None
+
+        wcs = nddata.wcs
+        if wcs is not None and not isinstance(wcs, WCS):
+            wcs = getattr(wcs, "low_level_wcs", wcs)
+            if not isinstance(wcs, WCS):
+                raise TypeError(
+                    f"only astropy.wcs.WCS is supported, not {type(nddata.wcs).__name__}"
+                )
+        if wcs is not None:
+            wcs = _shifted_wcs(wcs, xy0[0], xy0[1])
+
+        from astropy.io import fits
+
+        if isinstance(meta, fits.Header):
+            metadata = _metadata_from_header(meta)
+        else:
+            metadata = {
+                key: value
+                for key, value in meta.items()
+                if key not in ("XY0", "LTV1", "LTV2") and not str(key).startswith("MP_")
+            }
+        if nddata.unit is not None:
+            metadata["BUNIT"] = nddata.unit.to_string()
+        return cls.fromArrays(
+            data, mask, variance, xy0, wcs=wcs, planeDict=planes, metadata=metadata
+        )
