@@ -7,6 +7,7 @@
 mod errors;
 mod geom;
 mod grid;
+mod stitch;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,8 @@ mod _core {
     use crate::geom::{Box2I, Extent2I, Point2D, Point2I};
     #[pymodule_export]
     use crate::grid::generate_grid;
+    #[pymodule_export]
+    use crate::stitch::{stitch_accumulate, stitch_finalize, stitch_init};
 
     use pyo3::prelude::*;
 

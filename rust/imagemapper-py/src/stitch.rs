@@ -1,0 +1,309 @@
+//! `stitch_init`, `stitch_accumulate`, `stitch_finalize`: the reduce kernel
+//! over numpy arrays. The pixel type (float32 or float64) is taken from the
+//! output image; cells must match it. Arrays are borrowed, never copied; the
+//! GIL is released while Rust works.
+
+use imagemapper_core::stitch::{self, CellView, OutputMut, Pixel, ReduceOp, StitchStats};
+use numpy::{Element, PyArray2, PyArrayMethods, PyReadonlyArray2, PyReadwriteArray2};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::errors::{run_detached, to_pyerr};
+use crate::geom::Box2I;
+
+fn parse_op(op: &str) -> PyResult<ReduceOp> {
+    op.parse().map_err(to_pyerr)
+}
+
+fn dtype_name(a: &Bound<'_, PyAny>) -> String {
+    a.getattr("dtype")
+        .and_then(|d| d.str())
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| {
+            a.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        })
+}
+
+fn rw<'py, T: Element>(a: &Bound<'py, PyAny>, name: &str) -> PyResult<PyReadwriteArray2<'py, T>> {
+    let arr = a.cast::<PyArray2<T>>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "output {name}: expected a 2-D numpy array of {}, got {}",
+            std::any::type_name::<T>(),
+            dtype_name(a)
+        ))
+    })?;
+    arr.try_readwrite().map_err(|e| {
+        PyValueError::new_err(format!(
+            "output {name} is not writeable or is borrowed elsewhere: {e}"
+        ))
+    })
+}
+
+fn ro<'py, T: Element>(a: &Bound<'py, PyAny>, what: &str) -> PyResult<PyReadonlyArray2<'py, T>> {
+    let arr = a.cast::<PyArray2<T>>().map_err(|_| {
+        let dims = a
+            .getattr("ndim")
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "?".to_string());
+        PyTypeError::new_err(format!(
+            "{what}: expected a 2-D numpy array of {} (the output's dtype), got dtype {} with {dims} dimension(s)",
+            std::any::type_name::<T>(),
+            dtype_name(a)
+        ))
+    })?;
+    arr.try_readonly()
+        .map_err(|e| PyValueError::new_err(format!("{what} cannot be borrowed: {e}")))
+}
+
+/// Whether the image array holds float32 (true) or float64 (false).
+fn is_f32(image: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if image.cast::<PyArray2<f32>>().is_ok() {
+        return Ok(true);
+    }
+    if image.cast::<PyArray2<f64>>().is_ok() {
+        return Ok(false);
+    }
+    Err(PyTypeError::new_err(format!(
+        "output image: expected a 2-D numpy array of float32 or float64, got {}",
+        dtype_name(image)
+    )))
+}
+
+struct Outputs<'py, T: Element> {
+    image: PyReadwriteArray2<'py, T>,
+    mask: PyReadwriteArray2<'py, i32>,
+    variance: PyReadwriteArray2<'py, T>,
+    weights: Option<PyReadwriteArray2<'py, i32>>,
+}
+
+impl<'py, T: Element + Pixel> Outputs<'py, T> {
+    fn borrow(
+        image: &Bound<'py, PyAny>,
+        mask: &Bound<'py, PyAny>,
+        variance: &Bound<'py, PyAny>,
+        weights: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            image: rw::<T>(image, "image")?,
+            mask: rw::<i32>(mask, "mask")?,
+            variance: rw::<T>(variance, "variance")?,
+            weights: weights.map(|w| rw::<i32>(w, "weights")).transpose()?,
+        })
+    }
+
+    fn view(&mut self, bbox: imagemapper_core::Box2I) -> OutputMut<'_, T> {
+        OutputMut {
+            bbox,
+            image: self.image.as_array_mut(),
+            mask: self.mask.as_array_mut(),
+            variance: self.variance.as_array_mut(),
+            weights: self.weights.as_mut().map(|w| w.as_array_mut()),
+        }
+    }
+}
+
+/// The output box implied by the image's shape when none is given.
+fn implied_box(image: &Bound<'_, PyAny>) -> PyResult<imagemapper_core::Box2I> {
+    let shape: Vec<usize> = image.getattr("shape")?.extract()?;
+    let (h, w) = (shape[0] as i32, shape[1] as i32);
+    imagemapper_core::Box2I::from_corner_dims(
+        imagemapper_core::Point2I::new(0, 0),
+        imagemapper_core::Extent2I::new(w, h),
+        true,
+    )
+    .map_err(to_pyerr)
+}
+
+fn init_t<T: Element + Pixel>(
+    py: Python<'_>,
+    op: ReduceOp,
+    image: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    variance: &Bound<'_, PyAny>,
+    weights: Option<&Bound<'_, PyAny>>,
+    n_threads: usize,
+) -> PyResult<()> {
+    let bbox = implied_box(image)?;
+    let mut outs = Outputs::<T>::borrow(image, mask, variance, weights)?;
+    let mut out = outs.view(bbox);
+    run_detached(py, || stitch::init(op, &mut out, n_threads))
+}
+
+/// Initialise the output planes for ``op``: image and variance to NaN
+/// (``copy``) or 0, weights to 0. The mask is left unchanged.
+#[pyfunction]
+#[pyo3(signature = (op, image, mask, variance, weights=None, n_threads=0))]
+pub fn stitch_init(
+    py: Python<'_>,
+    op: &str,
+    image: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    variance: &Bound<'_, PyAny>,
+    weights: Option<&Bound<'_, PyAny>>,
+    n_threads: usize,
+) -> PyResult<()> {
+    let op = parse_op(op)?;
+    if is_f32(image)? {
+        init_t::<f32>(py, op, image, mask, variance, weights, n_threads)
+    } else {
+        init_t::<f64>(py, op, image, mask, variance, weights, n_threads)
+    }
+}
+
+struct CellBorrow<'py, T: Element> {
+    bbox: imagemapper_core::Box2I,
+    image: PyReadonlyArray2<'py, T>,
+    mask: Option<PyReadonlyArray2<'py, i32>>,
+    variance: PyReadonlyArray2<'py, T>,
+}
+
+fn borrow_cells<'py, T: Element>(cells: &Bound<'py, PyList>) -> PyResult<Vec<CellBorrow<'py, T>>> {
+    let mut out = Vec::with_capacity(cells.len());
+    for (i, item) in cells.iter().enumerate() {
+        let t = item.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "cell {i}: expected a tuple (bbox, image, mask or None, variance)"
+            ))
+        })?;
+        if t.len() != 4 {
+            return Err(PyTypeError::new_err(format!(
+                "cell {i}: expected a tuple (bbox, image, mask or None, variance) of 4 items, got {}",
+                t.len()
+            )));
+        }
+        let bbox: Box2I = t.get_item(0)?.extract().map_err(|_| {
+            PyTypeError::new_err(format!("cell {i}: the first item must be a Box2I"))
+        })?;
+        let m = t.get_item(2)?;
+        let mask = if m.is_none() {
+            None
+        } else {
+            Some(ro::<i32>(&m, &format!("cell {i} mask")).map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "cell {i} mask: expected a 2-D numpy array of int32, got {}",
+                    dtype_name(&m)
+                ))
+            })?)
+        };
+        out.push(CellBorrow {
+            bbox: bbox.0,
+            image: ro::<T>(&t.get_item(1)?, &format!("cell {i} image"))?,
+            mask,
+            variance: ro::<T>(&t.get_item(3)?, &format!("cell {i} variance"))?,
+        });
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accumulate_t<T: Element + Pixel>(
+    py: Python<'_>,
+    op: ReduceOp,
+    bbox: imagemapper_core::Box2I,
+    image: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    variance: &Bound<'_, PyAny>,
+    weights: Option<&Bound<'_, PyAny>>,
+    cells: &Bound<'_, PyList>,
+    n_threads: usize,
+) -> PyResult<()> {
+    let borrowed = borrow_cells::<T>(cells)?;
+    let views: Vec<CellView<'_, T>> = borrowed
+        .iter()
+        .map(|c| CellView {
+            bbox: c.bbox,
+            image: c.image.as_array(),
+            mask: c.mask.as_ref().map(|m| m.as_array()),
+            variance: c.variance.as_array(),
+        })
+        .collect();
+    let mut outs = Outputs::<T>::borrow(image, mask, variance, weights)?;
+    let mut out = outs.view(bbox);
+    run_detached(py, || stitch::accumulate(op, &mut out, &views, n_threads))
+}
+
+/// Stitch a batch of cells, in list order, into the output planes.
+///
+/// ``cells`` is a list of ``(bbox, image, mask or None, variance)`` with
+/// arrays of the bbox's shape, of the output image's dtype (masks int32).
+/// Raises ``ValueError`` for a cell outside ``out_bbox`` or of the wrong
+/// shape and ``TypeError`` for a wrong dtype, naming the cell.
+#[pyfunction]
+#[pyo3(signature = (op, out_bbox, image, mask, variance, weights, cells, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn stitch_accumulate(
+    py: Python<'_>,
+    op: &str,
+    out_bbox: Box2I,
+    image: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    variance: &Bound<'_, PyAny>,
+    weights: Option<&Bound<'_, PyAny>>,
+    cells: &Bound<'_, PyList>,
+    n_threads: usize,
+) -> PyResult<()> {
+    let op = parse_op(op)?;
+    if is_f32(image)? {
+        accumulate_t::<f32>(
+            py, op, out_bbox.0, image, mask, variance, weights, cells, n_threads,
+        )
+    } else {
+        accumulate_t::<f64>(
+            py, op, out_bbox.0, image, mask, variance, weights, cells, n_threads,
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finalize_t<T: Element + Pixel>(
+    py: Python<'_>,
+    op: ReduceOp,
+    image: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    variance: &Bound<'_, PyAny>,
+    weights: Option<&Bound<'_, PyAny>>,
+    bad_bits: i32,
+    n_threads: usize,
+) -> PyResult<StitchStats> {
+    let bbox = implied_box(image)?;
+    let mut outs = Outputs::<T>::borrow(image, mask, variance, weights)?;
+    let mut out = outs.view(bbox);
+    run_detached(py, || stitch::finalize(op, &mut out, bad_bits, n_threads))
+}
+
+/// Finish the output: divide ``average`` sums by their counts (NaN where
+/// none) and OR ``bad_bits`` into the mask wherever image × variance is NaN.
+///
+/// Returns a dict with ``n_bad``, ``min_weight``, ``max_weight``,
+/// ``mean_weight`` and ``n_zero_weight`` (the last four for ``average``).
+#[pyfunction]
+#[pyo3(signature = (op, image, mask, variance, weights, bad_bits, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn stitch_finalize<'py>(
+    py: Python<'py>,
+    op: &str,
+    image: &Bound<'py, PyAny>,
+    mask: &Bound<'py, PyAny>,
+    variance: &Bound<'py, PyAny>,
+    weights: Option<&Bound<'py, PyAny>>,
+    bad_bits: i32,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let op = parse_op(op)?;
+    let stats = if is_f32(image)? {
+        finalize_t::<f32>(py, op, image, mask, variance, weights, bad_bits, n_threads)?
+    } else {
+        finalize_t::<f64>(py, op, image, mask, variance, weights, bad_bits, n_threads)?
+    };
+    let d = PyDict::new(py);
+    d.set_item("n_bad", stats.n_bad)?;
+    d.set_item("min_weight", stats.min_weight)?;
+    d.set_item("max_weight", stats.max_weight)?;
+    d.set_item("mean_weight", stats.mean_weight)?;
+    d.set_item("n_zero_weight", stats.n_zero_weight)?;
+    Ok(d)
+}
