@@ -12,6 +12,9 @@ from ._core import __version__ as _core_version
 from ._task import *  # noqa: F403  (explicit list written when the modules settle)
 from ._image import *  # noqa: F403
 from ._psf import *  # noqa: F403
+from ._mapper import *  # noqa: F403
+from ._reducer import *  # noqa: F403
 from ._mapreduce import *  # noqa: F403
+from ._executors import CellFailure, MapperError
 
 __version__ = _core_version

@@ -1,3 +1,571 @@
-"""Placeholder: being written."""
+"""Map-reduce over a grid of overlapping cells: the task and its config.
 
-__all__: list[str] = []
+This module re-creates the behaviour of ``lsst.ip.diffim.imageMapReduce``'s
+``ImageMapReduceTask`` on top of imagemapper's Rust core: the grid is
+generated and the cells are stitched in Rust; only building the cell views
+and calling ``mapper.run`` is Python.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ImageMapReduceConfig", "ImageMapReduceTask"]
+
+import contextlib
+import inspect
+import math
+import sys
+import time
+from typing import Any, ClassVar
+
+import lsst.pex.config as pexConfig
+
+from . import _core
+from ._core import Box2I
+from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
+from ._image import Exposure
+from ._mapper import ImageMapper
+from ._psf import psfFwhm
+from ._reducer import STITCH_OPERATIONS, ImageReducer
+from ._task import Struct, Task, timeMethod
+
+
+
+def _checkPositive(value: float) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def _checkNonNegative(value: float) -> bool:
+    return value is not None and math.isfinite(value) and value >= 0
+
+
+class ImageMapReduceConfig(pexConfig.Config):
+    """Configuration of `ImageMapReduceTask`: the grid, the subtasks and the
+    execution."""
+
+    mapper = pexConfig.ConfigurableField(
+        doc="Task run on every cell; retarget to a subclass of ImageMapper.",
+        target=ImageMapper,
+    )
+    reducer = pexConfig.ConfigurableField(
+        doc="Task that combines the per-cell results.",
+        target=ImageReducer,
+    )
+    cellCentroidsX = pexConfig.ListField(
+        dtype=float,
+        doc="Explicit x centres of the cells (parent pixels relative to the exposure's begin). "
+        "When given (with cellCentroidsY) they replace the regular grid.",
+        optional=True,
+        default=None,
+    )
+    cellCentroidsY = pexConfig.ListField(
+        dtype=float,
+        doc="Explicit y centres of the cells (see cellCentroidsX); same length.",
+        optional=True,
+        default=None,
+    )
+    cellSizeX = pexConfig.Field(
+        dtype=float,
+        doc="Cell width in pixels (× PSF FWHM when scaleByFwhm).",
+        default=10.0,
+        check=_checkPositive,
+    )
+    cellSizeY = pexConfig.Field(
+        dtype=float,
+        doc="Cell height in pixels (× PSF FWHM when scaleByFwhm).",
+        default=10.0,
+        check=_checkPositive,
+    )
+    gridStepX = pexConfig.Field(
+        dtype=float,
+        doc="Distance between cell centres in x (× FWHM when scaleByFwhm); "
+        "ignored when adjustGridOption is 'spacing'.",
+        default=10.0,
+        check=_checkPositive,
+    )
+    gridStepY = pexConfig.Field(
+        dtype=float,
+        doc="Distance between cell centres in y (see gridStepX).",
+        default=10.0,
+        check=_checkPositive,
+    )
+    borderSizeX = pexConfig.Field(
+        dtype=float,
+        doc="Extra pixels on each side of a cell in x, for the expanded cell "
+        "(× FWHM when scaleByFwhm).",
+        default=5.0,
+        check=_checkNonNegative,
+    )
+    borderSizeY = pexConfig.Field(
+        dtype=float,
+        doc="Extra pixels on each side of a cell in y (see borderSizeX).",
+        default=5.0,
+        check=_checkNonNegative,
+    )
+    adjustGridOption = pexConfig.ChoiceField(
+        dtype=str,
+        optional=False,
+        doc="How the regular grid is fitted to the image.",
+        default="spacing",
+        allowed={
+            "spacing": "keep cellSize; spread W // cellSize + 1 centres evenly over the image",
+            "size": "cellSize := gridStep (+1 so that cells leave no gap); centres every gridStep",
+            "none": "keep cellSize and gridStep as given",
+        },
+    )
+    scaleByFwhm = pexConfig.Field(
+        dtype=bool,
+        doc="Multiply cell sizes, steps and borders by the PSF FWHM (needs a PSF).",
+        default=True,
+    )
+    returnSubImages = pexConfig.Field(
+        dtype=bool,
+        doc="Add the input cell views to each mapper result (inputSubExposure, "
+        "inputExpandedSubExposure).",
+        default=False,
+    )
+    ignoreMaskPlanes = pexConfig.ListField(
+        dtype=str,
+        doc="Mask planes a mapper should ignore when computing statistics.",
+        default=("INTRP", "EDGE", "DETECTED", "SAT", "CR", "NO_DATA"),
+    )
+    backend = pexConfig.ChoiceField(
+        dtype=str,
+        optional=False,
+        doc="Where mapper.run is executed.",
+        default="threads",
+        allowed={
+            "serial": "one cell after the other in the calling thread",
+            "threads": "a pool of threads (numpy/scipy release the GIL)",
+            "processes": "a pool of worker processes (the mapper must pickle)",
+            "dask": "a dask.distributed cluster (client passed to the task, or a scheduler address)",
+        },
+    )
+    numWorkers = pexConfig.Field(
+        dtype=int,
+        doc="Number of workers (threads/processes) and stitching threads; 0 = all usable CPUs.",
+        default=0,
+        check=lambda n: n is not None and n >= 0,
+    )
+    onMapperError = pexConfig.ChoiceField(
+        dtype=str,
+        optional=False,
+        doc="What to do when mapper.run raises.",
+        default="raise",
+        allowed={
+            "raise": "stop and raise an error naming the cell, with the mapper's exception chained",
+            "mask": "log a warning; the cell contributes nothing and its uncovered pixels are "
+            "flagged with the reducer's badMaskPlanes",
+        },
+    )
+    progress = pexConfig.Field(
+        dtype=bool,
+        doc="Show a progress bar over cells: None = only in an interactive terminal.",
+        optional=True,
+        default=None,
+    )
+    maxCellsInFlight = pexConfig.Field(
+        dtype=int,
+        doc="Most cells submitted to workers but not yet stitched, which bounds the memory "
+        "held by results; 0 = four chunks per worker.",
+        default=0,
+        check=lambda n: n is not None and n >= 0,
+    )
+    daskScheduler = pexConfig.Field(
+        dtype=str,
+        doc="Address of a dask.distributed scheduler for backend='dask' when no client is "
+        "passed to the task.",
+        optional=True,
+        default=None,
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        cx = self.cellCentroidsX or []
+        cy = self.cellCentroidsY or []
+        if len(cx) != len(cy):
+            raise pexConfig.FieldValidationError(
+                ImageMapReduceConfig.cellCentroidsY,
+                self,
+                f"cellCentroidsX has {len(cx)} values but cellCentroidsY has {len(cy)}; "
+                "expected the same number",
+            )
+
+
+def _usableCpus() -> int:
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class ImageMapReduceTask(Task):
+    """Split an exposure into a grid of cells, run a mapper on each and
+    reduce the results.
+
+    The grid (``boxes0``: cells, ``boxes1``: cells grown by the border) is
+    generated as LSST's ``ImageMapReduceTask`` does, box for box. Each cell is
+    handed to ``mapper.run`` as read-only views of the input (the input is
+    never modified); the results go to ``reducer.run``.
+
+    Parameters
+    ----------
+    config : `ImageMapReduceConfig`, optional
+        Configuration; the task keeps a reference to it.
+    name, parentTask, log
+        As for `Task`.
+    client : `dask.distributed.Client`, optional
+        Client used when ``config.backend == 'dask'``.
+    """
+
+    ConfigClass: ClassVar[type[pexConfig.Config]] = ImageMapReduceConfig
+    _DefaultName: ClassVar[str] = "ip_diffim_imageMapReduce"
+
+    def __init__(
+        self,
+        config: ImageMapReduceConfig | None = None,
+        *,
+        name: str | None = None,
+        parentTask: Task | None = None,
+        log: Any = None,
+        client: Any = None,
+    ) -> None:
+        super().__init__(config=config, name=name, parentTask=parentTask, log=log)
+        self.boxes0: list[Box2I] | None = None
+        self.boxes1: list[Box2I] | None = None
+        self._gridKey: tuple | None = None
+        self._generatedBoxes: tuple[list, list] | None = None
+        self.client = client
+        target = self.config.mapper.target
+        if inspect.isabstract(target):
+            raise TypeError(
+                f"config.mapper targets the abstract class {target.__name__}; retarget it to "
+                "your subclass first: config.mapper.retarget(MyMapper)"
+            )
+        self.makeSubtask("mapper")
+        self.makeSubtask("reducer")
+
+    # ---------------------------------------------------------------- grid
+
+    def _gridConfigKey(self, exposure: Exposure, forceEvenSized: bool) -> tuple:
+        c = self.config
+        centroids = (tuple(c.cellCentroidsX or ()), tuple(c.cellCentroidsY or ()))
+        fwhm = None
+        if not centroids[0] and c.scaleByFwhm:
+            fwhm = self._psfFwhm(exposure)
+        bbox = exposure.getBBox()
+        return (
+            (bbox.getMinX(), bbox.getMinY(), bbox.getWidth(), bbox.getHeight()),
+            c.cellSizeX, c.cellSizeY, c.gridStepX, c.gridStepY, c.borderSizeX, c.borderSizeY,
+            c.adjustGridOption, c.scaleByFwhm, centroids, fwhm, bool(forceEvenSized),
+        )
+
+    def _psfFwhm(self, exposure: Exposure) -> float:
+        psf = exposure.getPsf()
+        if psf is None:
+            raise ValueError(
+                "config.scaleByFwhm is True but the exposure has no PSF to scale the grid by; "
+                "attach one (exposure.setPsf(...)) or set config.scaleByFwhm = False"
+            )
+        return psfFwhm(psf)
+
+    def _generateGrid(
+        self, exposure: Exposure, forceEvenSized: bool = False, **kwargs: Any
+    ) -> tuple[list[Box2I], list[Box2I]]:
+        """Generate the grid of cells for ``exposure``.
+
+        Fills ``self.boxes0`` (cells) and ``self.boxes1`` (expanded cells) and
+        returns them. Other keyword arguments are accepted and ignored.
+
+        Raises
+        ------
+        ValueError
+            For a grid configuration that gives no valid cell size, or
+            ``scaleByFwhm`` without a PSF.
+        RuntimeError
+            When ``forceEvenSized`` cannot make a box even-sized.
+        """
+        c = self.config
+        cx = list(c.cellCentroidsX or [])
+        cy = list(c.cellCentroidsY or [])
+        if len(cx) != len(cy):
+            raise ValueError(
+                f"cellCentroidsX has {len(cx)} values but cellCentroidsY has {len(cy)}; "
+                "expected the same number"
+            )
+        fwhm = None
+        if not cx and c.scaleByFwhm:
+            fwhm = self._psfFwhm(exposure)
+            self.log.info("Scaling grid parameters by %f", fwhm)
+        boxes0, boxes1 = _core.generate_grid(
+            exposure.getBBox(),
+            cell_size=(c.cellSizeX, c.cellSizeY),
+            grid_step=(c.gridStepX, c.gridStepY),
+            border_size=(c.borderSizeX, c.borderSizeY),
+            adjust=c.adjustGridOption,
+            centroids_x=cx or None,
+            centroids_y=cy or None,
+            fwhm_scale=fwhm,
+            force_even_sized=bool(forceEvenSized),
+        )
+        self.boxes0, self.boxes1 = list(boxes0), list(boxes1)
+        self._gridKey = self._gridConfigKey(exposure, forceEvenSized)
+        self._generatedBoxes = (self.boxes0, self.boxes1)
+        return self.boxes0, self.boxes1
+
+    def _ensureGrid(self, exposure: Exposure, forceEvenSized: bool = False) -> None:
+        """Generate the grid if there is none, or if the one this task made
+        is stale (the exposure's box or the grid configuration changed).
+        Boxes assigned by the user are used as they are."""
+        if self.boxes0 is None or self.boxes1 is None:
+            self._generateGrid(exposure, forceEvenSized=forceEvenSized)
+            return
+        gen = self._generatedBoxes
+        ours = gen is not None and self.boxes0 is gen[0] and self.boxes1 is gen[1]
+        if ours and self._gridConfigKey(exposure, forceEvenSized) != self._gridKey:
+            self.log.info("Exposure box or grid configuration changed: regenerating the grid.")
+            self._generateGrid(exposure, forceEvenSized=forceEvenSized)
+
+    # ----------------------------------------------------------------- run
+
+    #: Keyword arguments of `run` that are execution options, not mapper arguments.
+    EXECUTION_OPTIONS: ClassVar[tuple[str, ...]] = (
+        "backend", "numWorkers", "onMapperError", "progress", "maxCellsInFlight",
+    )
+
+    @timeMethod
+    def run(self, exposure: Exposure, **kwargs: Any) -> Struct:
+        """Map the mapper over the cells of ``exposure`` and reduce.
+
+        Parameters
+        ----------
+        exposure : `Exposure`
+            The input; never modified.
+        **kwargs
+            Passed on to ``mapper.run`` and ``reducer.run``, except:
+            ``doClone`` (hand the mapper writable copies of the cells instead
+            of read-only views), and the per-call overrides of the execution
+            config fields ``backend``, ``numWorkers``, ``onMapperError``,
+            ``progress`` and ``maxCellsInFlight``. ``forceEvenSized`` makes
+            every box even-sized and is also passed to the mapper, as in LSST.
+
+        Returns
+        -------
+        result : `Struct`
+            The reducer's result: ``exposure`` for a stitching reduce,
+            ``result`` for ``none`` and ``coaddPsf``. With
+            ``onMapperError='mask'`` it also holds ``failedCells``, a list of
+            `CellFailure`.
+
+        Raises
+        ------
+        MapperError
+            When ``mapper.run`` raises on a cell and ``onMapperError='raise'``.
+        """
+        opts = self._executionOptions(kwargs)
+        doClone = bool(kwargs.pop("doClone", False))
+        self.log.info("Mapper sub-task: %s", self.mapper._DefaultName)
+        with self._phase("grid"):
+            cells = self._cellList(exposure, kwargs.get("forceEvenSized", False))
+        self.metadata["numCells"] = len(cells)
+        self.log.info("Processing %d sub-exposures", len(cells))
+        reducer = self.reducer
+        reducer.numThreads = opts["numWorkers"]
+        streaming = (
+            type(reducer).run is ImageReducer.run
+            and reducer.config.reduceOperation in STITCH_OPERATIONS
+        )
+        failures: list[CellFailure] = []
+        with self._phase("mapReduce"), self._progressBar(len(cells), opts["progress"]) as bar:
+            outcomes = self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar)
+            if streaming:
+                self.log.info("Reducer sub-task: %s (streaming)", reducer._DefaultName)
+                stitcher = reducer._makeStitcher(exposure)
+                for batch in outcomes:
+                    nFailed = len(failures)
+                    good = self._sortOutcomes(batch, failures, opts["onMapperError"])
+                    stitcher.add(good)
+                    stitcher.addFailed(f.bbox for f in failures[nFailed:])
+                    # Release this batch before the driver submits more cells.
+                    del batch, good
+                newExp, stats = stitcher.finish()
+                self._recordOverlap(stats)
+                result = Struct(exposure=newExp)
+            else:
+                results: list[Any] = []
+                for batch in outcomes:
+                    results.extend(r for _, r in self._sortOutcomes(batch, failures, opts["onMapperError"]))
+                self.log.info("Reducer sub-task: %s", reducer._DefaultName)
+                result = self._reduceImage(results, exposure, **kwargs)
+        self.metadata["numFailedCells"] = len(failures)
+        self.metadata["failedCells"] = [f.index for f in failures]
+        if opts["onMapperError"] == "mask":
+            result.failedCells = failures
+        return result
+
+    # --------------------------------------------------------- execution
+
+    def _executionOptions(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Execution options: config values, overridden by ``run`` keywords."""
+        c = self.config
+        opts = {name: kwargs.pop(name, getattr(c, name)) for name in self.EXECUTION_OPTIONS}
+        allowed = ImageMapReduceConfig.backend.allowed
+        if opts["backend"] not in allowed:
+            raise ValueError(
+                f"backend={opts['backend']!r} is not one of {sorted(k for k in allowed if k is not None)}"
+            )
+        if opts["onMapperError"] not in ("raise", "mask"):
+            raise ValueError(
+                f"onMapperError={opts['onMapperError']!r} is not one of ['mask', 'raise']"
+            )
+        n = opts["numWorkers"]
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"numWorkers={n!r} must be an integer >= 0 (0 = all usable CPUs)")
+        opts["numWorkers"] = n if n > 0 else _usableCpus()
+        m = opts["maxCellsInFlight"]
+        if not isinstance(m, int) or isinstance(m, bool) or m < 0:
+            raise ValueError(f"maxCellsInFlight={m!r} must be an integer >= 0 (0 = automatic)")
+        return opts
+
+    def _cellList(self, exposure: Exposure, forceEvenSized: bool) -> list[tuple[int, Box2I, Box2I]]:
+        self._ensureGrid(exposure, forceEvenSized=forceEvenSized)
+        assert self.boxes0 is not None and self.boxes1 is not None
+        if len(self.boxes0) != len(self.boxes1):
+            raise ValueError(
+                "Bounding boxes list and expanded bounding boxes list are of different lengths: "
+                f"{len(self.boxes0)} cells (boxes0) but {len(self.boxes1)} expanded cells (boxes1)"
+            )
+        return [(i, b0, b1) for i, (b0, b1) in enumerate(zip(self.boxes0, self.boxes1))]
+
+    def _daskClient(self) -> Any:
+        if self.client is None and self.config.daskScheduler:
+            from distributed import Client
+
+            self.client = Client(self.config.daskScheduler)
+        return self.client
+
+    def _iterOutcomes(
+        self, exposure: Exposure, cells: list, doClone: bool, kwargs: dict[str, Any],
+        opts: dict[str, Any], bar: Any,
+    ) -> Any:
+        stats = _Stats()
+        self._driverStats = stats
+        gen = iterOrderedResults(
+            backend=opts["backend"],
+            mapper=self.mapper,
+            exposure=exposure,
+            cells=cells,
+            nWorkers=opts["numWorkers"],
+            doClone=doClone,
+            returnSubImages=self.config.returnSubImages,
+            kwargs=kwargs,
+            maxCellsInFlight=opts["maxCellsInFlight"],
+            client=self._daskClient() if opts["backend"] == "dask" else None,
+            onChunkDone=bar.update if bar is not None else None,
+            stats=stats,
+            log=self.log,
+        )
+        try:
+            yield from gen
+        finally:
+            gen.close()
+            self.metadata["maxCellsHeld"] = stats.maxHeld
+            self.metadata["workerRestarts"] = stats.retries
+
+    def _sortOutcomes(
+        self, batch: list, failures: list[CellFailure], policy: str
+    ) -> list[tuple[int, Any]]:
+        good = []
+        for index, ok, payload in batch:
+            if ok:
+                good.append((index, payload))
+                continue
+            if policy == "raise":
+                raise payload.asError()
+            self.log.warning(
+                "mapper.run failed on cell %d (%s); masking it: %s",
+                index, payload.bbox, payload.error,
+            )
+            failures.append(payload)
+        return good
+
+    def _recordOverlap(self, stats: dict[str, Any]) -> None:
+        if self.reducer.config.reduceOperation == "average":
+            self.metadata["maxOverlap"] = float(stats["max_weight"])
+            self.metadata["meanOverlap"] = float(stats["mean_weight"])
+            self.metadata["minOverlap"] = float(stats["min_weight"])
+            self.metadata["numZeroOverlapPixels"] = int(stats["n_zero_weight"])
+        self.metadata["numBadPixels"] = int(stats["n_bad"])
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Any:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.metadata[f"{name}Time"] = time.perf_counter() - t0
+
+    @contextlib.contextmanager
+    def _progressBar(self, total: int, progress: bool | None) -> Any:
+        show = interactive() if progress is None else bool(progress)
+        if not show:
+            yield None
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="cell", desc=self.getName(), file=sys.stderr)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    def _runMapper(self, exposure: Exposure, doClone: bool = False, **kwargs: Any) -> list[Struct]:
+        """Run the mapper on every cell; returns the results in cell order
+        (the LSST two-step API; `run` streams instead).
+
+        Raises
+        ------
+        ValueError
+            When ``boxes0`` and ``boxes1`` differ in length.
+        MapperError
+            When ``mapper.run`` raises on a cell and ``onMapperError='raise'``.
+        """
+        opts = self._executionOptions(kwargs)
+        cells = self._cellList(exposure, kwargs.get("forceEvenSized", False))
+        failures: list[CellFailure] = []
+        results: list[Struct] = []
+        with self._progressBar(len(cells), opts["progress"]) as bar:
+            for batch in self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar):
+                results.extend(r for _, r in self._sortOutcomes(batch, failures, opts["onMapperError"]))
+        return results
+
+    def _reduceImage(self, mapperResults: list[Struct], exposure: Exposure, **kwargs: Any) -> Struct:
+        """Hand the results to the reducer."""
+        for name in self.EXECUTION_OPTIONS + ("doClone",):
+            kwargs.pop(name, None)
+        if not self.reducer.numThreads:
+            self.reducer.numThreads = self._numWorkers()
+        return self.reducer.run(mapperResults, exposure, **kwargs)
+
+    def _numWorkers(self) -> int:
+        n = self.config.numWorkers
+        return n if n > 0 else _usableCpus()
+
+    # ------------------------------------------------------------- helpers
+
+    def plotBoxes(self, fullBBox: Box2I, skip: int = 3) -> Any:
+        """Plot every ``skip``-th cell (and its expanded cell) over ``fullBBox``.
+
+        Needs matplotlib (``pip install imagemapper[plot]``) and a grid
+        (run the task or call `_generateGrid` first).
+
+        Returns
+        -------
+        figure : `matplotlib.figure.Figure`
+        """
+        if self.boxes0 is None or self.boxes1 is None:
+            raise RuntimeError("no grid yet: call run() or _generateGrid(exposure) first")
+        from ._plot import plotBoxes
+
+        return plotBoxes(self.boxes0, self.boxes1, fullBBox, skip=skip)

@@ -1,0 +1,556 @@
+"""Execution backends: run ``mapper.run`` over the cells and hand the results
+back *in cell order*, as they become available, with bounded memory.
+
+Every backend runs the same function, `runChunk`, on chunks of consecutive
+cells. The driver (`iterOrderedResults`) submits chunks, waits for any to
+finish, keeps finished chunks in a reorder buffer and yields them as soon as
+every earlier chunk is done. New chunks are submitted only while the number
+of chunks submitted but not yet yielded is below a window: that window bounds
+the results held at once, whatever the order in which workers finish.
+Because results are always yielded in cell order, the stitched output is the
+same bit for bit for any backend, worker count or completion order.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CellFailure",
+    "MapperError",
+    "iterOrderedResults",
+    "runChunk",
+]
+
+import contextlib
+import dataclasses
+import logging
+import multiprocessing
+import os
+import pickle
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ._core import Box2I
+from ._image import Exposure
+from ._task import Struct
+
+_log = logging.getLogger(__name__)
+
+#: A cell to process: (index, cell box, expanded cell box).
+Cell = tuple[int, Box2I, Box2I]
+#: One processed cell: (index, ok, result or CellFailure).
+Outcome = tuple[int, bool, Any]
+
+
+class MapperError(RuntimeError):
+    """``mapper.run`` raised on a cell (``onMapperError='raise'``).
+
+    The message names the cell index and both boxes; the mapper's own
+    exception is chained as ``__cause__``.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class CellFailure:
+    """A cell whose ``mapper.run`` raised (kept with ``onMapperError='mask'``)."""
+
+    #: Index of the cell in ``task.boxes0``.
+    index: int
+    #: The cell's box.
+    bbox: Box2I
+    #: The expanded cell's box.
+    expandedBBox: Box2I
+    #: ``repr`` of the exception.
+    error: str
+    #: The formatted traceback from where it was raised (possibly a worker).
+    traceback: str
+    #: The exception itself when it could be carried back, else None.
+    exception: BaseException | None = dataclasses.field(default=None, compare=False)
+
+    def asError(self) -> MapperError:
+        """A `MapperError` describing this failure, with the cause chained."""
+        err = MapperError(
+            f"mapper.run failed on cell {self.index} (cell {self.bbox}, expanded cell "
+            f"{self.expandedBBox}): {self.error}\n--- traceback from the mapper ---\n"
+            f"{self.traceback}"
+        )
+        err.__cause__ = self.exception
+        return err
+
+
+def _portableException(err: BaseException) -> BaseException | None:
+    """The exception if it survives pickling (to cross a process), else None."""
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception:
+        return None
+    return err
+
+
+def runChunk(
+    mapper: Any,
+    exposure: Exposure,
+    chunk: Sequence[Cell],
+    doClone: bool,
+    returnSubImages: bool,
+    kwargs: dict[str, Any],
+    portable: bool = False,
+) -> list[Outcome]:
+    """Run ``mapper.run`` on each cell of ``chunk``; never raises for a cell.
+
+    Parameters
+    ----------
+    mapper : `ImageMapper`
+        The mapper task.
+    exposure : `Exposure`
+        The full input exposure.
+    chunk : sequence of ``(index, box0, box1)``
+        The cells to process.
+    doClone : `bool`
+        Hand the mapper writable deep copies instead of read-only views.
+    returnSubImages : `bool`
+        Add the input views to each result.
+    kwargs : `dict`
+        Keyword arguments for ``mapper.run``.
+    portable : `bool`
+        Make failures picklable (for results that cross a process).
+
+    Returns
+    -------
+    outcomes : `list` of ``(index, ok, result_or_failure)``
+    """
+    fullBBox = exposure.getBBox()
+    out: list[Outcome] = []
+    for index, box0, box1 in chunk:
+        try:
+            if doClone:
+                sub = Exposure(exposure, box0, deep=True)
+                expanded = Exposure(exposure, box1, deep=True)
+            else:
+                sub = Exposure(exposure, box0, writeable=False)
+                expanded = Exposure(exposure, box1, writeable=False)
+            result = mapper.run(sub, expanded, fullBBox, **kwargs)
+            if returnSubImages:
+                if not isinstance(result, Struct):
+                    raise TypeError(
+                        f"mapper.run returned {type(result).__name__}, expected a Struct"
+                    )
+                result.mergeItems(
+                    Struct(inputSubExposure=sub, inputExpandedSubExposure=expanded),
+                    "inputSubExposure",
+                    "inputExpandedSubExposure",
+                )
+            out.append((index, True, result))
+        except Exception as err:
+            failure = CellFailure(
+                index=index,
+                bbox=box0,
+                expandedBBox=box1,
+                error=repr(err),
+                traceback=traceback.format_exc(),
+                exception=_portableException(err) if portable else err,
+            )
+            out.append((index, False, failure))
+    return out
+
+
+# ------------------------------------------------------------------ process pool
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _shareArray(arr: np.ndarray) -> tuple[Any, tuple[str, tuple[int, ...], str]]:
+    from multiprocessing import shared_memory
+
+    shm = shared_memory.SharedMemory(create=True, size=max(1, arr.nbytes))
+    view = np.ndarray(arr.shape, dtype=arr.dtype, buffer=shm.buf)
+    view[...] = arr
+    return shm, (shm.name, arr.shape, arr.dtype.str)
+
+
+def _attachArray(spec: tuple[str, tuple[int, ...], str], keep: list) -> np.ndarray:
+    from multiprocessing import shared_memory
+
+    name, shape, dtype = spec
+    shm = shared_memory.SharedMemory(name=name)
+    keep.append(shm)
+    arr = np.ndarray(shape, dtype=np.dtype(dtype), buffer=shm.buf)
+    arr.flags.writeable = False
+    return arr
+
+
+def _initProcessWorker(payload: bytes) -> None:
+    """Process-pool initializer: rebuild the mapper and the shared exposure once."""
+    state = pickle.loads(payload)
+    keep: list = []
+    image = _attachArray(state["image"], keep)
+    mask = _attachArray(state["mask"], keep)
+    variance = _attachArray(state["variance"], keep)
+    exposure = Exposure.fromArrays(
+        image, mask, variance, xy0=state["xy0"], psf=state["psf"], wcs=state["wcs"]
+    )
+    for name, bit in sorted(state["planes"].items(), key=lambda kv: kv[1]):
+        if name not in exposure.mask.getMaskPlaneDict():
+            exposure.mask.addMaskPlane(name)
+    _WORKER_STATE.update(
+        mapper=state["mapper"], exposure=exposure, keep=keep,
+        returnSubImages=state["returnSubImages"],
+    )
+
+
+def _runChunkInProcess(chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any]) -> list[Outcome]:
+    st = _WORKER_STATE
+    return runChunk(
+        st["mapper"], st["exposure"], chunk, doClone, st["returnSubImages"], kwargs, portable=True
+    )
+
+
+def _dumpsMapper(mapper: Any, backend: str) -> bytes:
+    """Pickle the mapper, checking that it also unpickles (a task pickles its
+    config as code that must import the mapper's class)."""
+    try:
+        data = pickle.dumps(mapper)
+        pickle.loads(data)
+        return data
+    except Exception as err:
+        raise TypeError(
+            f"backend={backend!r} sends the mapper to other processes, but the mapper "
+            f"{type(mapper).__name__} cannot be pickled ({err!r}). Make it picklable (define it "
+            "at module level, keep no open files or locks on it) or use backend='threads'."
+        ) from err
+
+
+class _ProcessPool:
+    """A process pool whose workers share the input exposure's pixels."""
+
+    def __init__(self, mapper: Any, exposure: Exposure, nWorkers: int, returnSubImages: bool) -> None:
+        self.nWorkers = nWorkers
+        self.executor: ProcessPoolExecutor | None = None
+        self._shms: list = []
+        mapperBytes = _dumpsMapper(mapper, "processes")
+        specs = {}
+        mi = exposure.maskedImage
+        for key, arr in (("image", mi.image.array), ("mask", mi.mask.array),
+                         ("variance", mi.variance.array)):
+            shm, spec = _shareArray(np.ascontiguousarray(arr))
+            self._shms.append(shm)
+            specs[key] = spec
+        state = dict(
+            specs,
+            xy0=(exposure.getBBox().getMinX(), exposure.getBBox().getMinY()),
+            psf=exposure.getPsf(),
+            wcs=exposure.getWcs(),
+            planes=exposure.mask.getMaskPlaneDict(),
+            returnSubImages=returnSubImages,
+        )
+        try:
+            state["mapper"] = pickle.loads(mapperBytes)
+            self._payload = pickle.dumps(state)
+        except Exception:
+            self.close()
+            raise
+        self.restart()
+
+    def restart(self) -> None:
+        if self.executor is not None:
+            self._kill()
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        self.executor = ProcessPoolExecutor(
+            max_workers=self.nWorkers,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_initProcessWorker,
+            initargs=(self._payload,),
+        )
+
+    def submit(self, chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any]) -> Future:
+        assert self.executor is not None
+        return self.executor.submit(_runChunkInProcess, chunk, doClone, kwargs)
+
+    def _kill(self) -> None:
+        ex = self.executor
+        if ex is None:
+            return
+        procs = list(getattr(ex, "_processes", {}).values())
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.terminate()
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.join(timeout=5)
+        self.executor = None
+
+    def close(self, abort: bool = False) -> None:
+        if self.executor is not None:
+            if abort:
+                self._kill()
+            else:
+                self.executor.shutdown(wait=True)
+                self.executor = None
+        for shm in self._shms:
+            with contextlib.suppress(Exception):
+                shm.close()
+            with contextlib.suppress(Exception):
+                shm.unlink()
+        self._shms = []
+
+
+# ------------------------------------------------------------------------ driver
+
+
+def _chunks(cells: Sequence[Cell], size: int) -> list[list[Cell]]:
+    return [list(cells[i : i + size]) for i in range(0, len(cells), size)]
+
+
+def chooseChunkSize(nCells: int, nWorkers: int) -> int:
+    """Cells per task: about 8 tasks per worker, between 1 and 32 cells."""
+    if nCells <= 0:
+        return 1
+    return int(max(1, min(32, nCells // max(1, 8 * nWorkers))))
+
+
+class _Stats:
+    """What the driver measured (for metadata and tests)."""
+
+    def __init__(self) -> None:
+        self.maxHeld = 0  # most cells submitted but not yet yielded, at any time
+        self.retries = 0
+
+
+def iterOrderedResults(
+    *,
+    backend: str,
+    mapper: Any,
+    exposure: Exposure,
+    cells: Sequence[Cell],
+    nWorkers: int,
+    doClone: bool,
+    returnSubImages: bool,
+    kwargs: dict[str, Any],
+    maxCellsInFlight: int = 0,
+    chunkSize: int = 0,
+    client: Any = None,
+    onChunkDone: Callable[[int], None] | None = None,
+    stats: _Stats | None = None,
+    log: Any = None,
+) -> Iterator[list[Outcome]]:
+    """Run the mapper over ``cells``; yield lists of outcomes in cell order.
+
+    Each yielded list continues exactly where the previous one stopped.
+
+    Parameters
+    ----------
+    backend : `str`
+        ``serial``, ``threads``, ``processes`` or ``dask``.
+    maxCellsInFlight : `int`
+        Bound on cells submitted but not yet yielded (0: 4 chunks per worker).
+    chunkSize : `int`
+        Cells per task (0: `chooseChunkSize`).
+    client : `dask.distributed.Client`, optional
+        For ``dask``.
+    onChunkDone : callable, optional
+        Called with the number of cells of each chunk as it finishes (progress).
+    """
+    log = log or _log
+    stats = stats or _Stats()
+    nWorkers = max(1, int(nWorkers))
+    if backend == "threads" and not getattr(mapper, "threadSafe", True):
+        log.info(
+            "Mapper %s declares threadSafe = False: running its cells serially.",
+            type(mapper).__name__,
+        )
+        backend = "serial"
+    if backend == "threads" and nWorkers == 1:
+        backend = "serial"
+    size = chunkSize if chunkSize > 0 else chooseChunkSize(len(cells), nWorkers)
+    chunks = _chunks(cells, size)
+    window = max(1, (maxCellsInFlight // size) if maxCellsInFlight > 0 else 4 * nWorkers)
+    if maxCellsInFlight > 0 and maxCellsInFlight < size:
+        raise ValueError(
+            f"maxCellsInFlight={maxCellsInFlight} is smaller than one chunk of {size} cells"
+        )
+
+    if backend == "serial":
+        for chunk in chunks:
+            stats.maxHeld = max(stats.maxHeld, len(chunk))
+            out = runChunk(mapper, exposure, chunk, doClone, returnSubImages, kwargs)
+            if onChunkDone:
+                onChunkDone(len(chunk))
+            yield out
+            out = None  # type: ignore[assignment]
+        return
+
+    if backend == "threads":
+        pool = ThreadPoolExecutor(max_workers=nWorkers, thread_name_prefix="imagemapper")
+
+        def submit(ci: int) -> Any:
+            return pool.submit(
+                runChunk, mapper, exposure, chunks[ci], doClone, returnSubImages, kwargs
+            )
+
+        def close(abort: bool, pending: list) -> None:
+            pool.shutdown(wait=True, cancel_futures=abort)
+
+        yield from _drive(chunks, window, submit, _waitFutures, close, onChunkDone, stats)
+        return
+
+    if backend == "processes":
+        ppool = _ProcessPool(mapper, exposure, nWorkers, returnSubImages)
+
+        def psubmit(ci: int) -> Any:
+            return ppool.submit(chunks[ci], doClone, kwargs)
+
+        def pclose(abort: bool, pending: list) -> None:
+            ppool.close(abort=abort)
+
+        def restart() -> None:
+            stats.retries += 1
+            log.warning("A worker process died; restarting the pool and retrying its cells.")
+            ppool.restart()
+
+        yield from _drive(
+            chunks, window, psubmit, _waitFutures, pclose, onChunkDone, stats,
+            broken=(BrokenProcessPool,), restart=restart,
+        )
+        return
+
+    if backend == "dask":
+        yield from _driveDask(
+            client, mapper, exposure, chunks, window, doClone, returnSubImages, kwargs,
+            onChunkDone, stats,
+        )
+        return
+
+    raise ValueError(
+        f"backend {backend!r} is not one of 'serial', 'threads', 'processes', 'dask'"
+    )
+
+
+def _waitFutures(pending: set) -> set:
+    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+    return done
+
+
+def _drive(
+    chunks: list[list[Cell]],
+    window: int,
+    submit: Callable[[int], Any],
+    waitAny: Callable[[set], set],
+    close: Callable[[bool, list], None],
+    onChunkDone: Callable[[int], None] | None,
+    stats: _Stats,
+    broken: tuple[type[BaseException], ...] = (),
+    restart: Callable[[], None] | None = None,
+    maxRestarts: int = 2,
+) -> Iterator[list[Outcome]]:
+    """The submit / wait / reorder loop shared by the pool backends."""
+    futureToChunk: dict[Any, int] = {}
+    buffer: dict[int, list[Outcome]] = {}
+    nextSubmit = 0
+    nextYield = 0
+    restarts = 0
+    aborted = True
+    try:
+        while nextYield < len(chunks):
+            while nextSubmit < len(chunks) and nextSubmit < nextYield + window:
+                futureToChunk[submit(nextSubmit)] = nextSubmit
+                nextSubmit += 1
+            held = sum(len(chunks[i]) for i in range(nextYield, nextSubmit))
+            stats.maxHeld = max(stats.maxHeld, held)
+            if nextYield not in buffer:
+                done = waitAny(set(futureToChunk))
+                brokenSeen = False
+                for fut in done:
+                    ci = futureToChunk.pop(fut)
+                    try:
+                        buffer[ci] = fut.result()
+                    except broken:
+                        brokenSeen = True
+                        continue
+                    if onChunkDone:
+                        onChunkDone(len(chunks[ci]))
+                # Drop our references to finished futures (they hold results).
+                done = fut = None  # type: ignore[assignment]
+                if brokenSeen:
+                    if restart is None or restarts >= maxRestarts:
+                        raise RuntimeError(
+                            "a worker process died while running the mapper (killed, out of "
+                            f"memory or crashed) and {restarts} restart(s) did not help; no "
+                            "result was returned"
+                        )
+                    restarts += 1
+                    lost = sorted(set(futureToChunk.values()) | {
+                        i for i in range(nextYield, nextSubmit) if i not in buffer
+                    })
+                    futureToChunk.clear()
+                    restart()
+                    for ci in lost:
+                        futureToChunk[submit(ci)] = ci
+                    continue
+            while nextYield in buffer:
+                out = buffer.pop(nextYield)
+                nextYield += 1
+                yield out
+                out = None  # type: ignore[assignment]
+        aborted = False
+    finally:
+        close(aborted, list(futureToChunk))
+
+
+def _driveDask(
+    client: Any,
+    mapper: Any,
+    exposure: Exposure,
+    chunks: list[list[Cell]],
+    window: int,
+    doClone: bool,
+    returnSubImages: bool,
+    kwargs: dict[str, Any],
+    onChunkDone: Callable[[int], None] | None,
+    stats: _Stats,
+) -> Iterator[list[Outcome]]:
+    try:
+        from distributed import wait as dwait
+    except ImportError as err:  # pragma: no cover - optional extra
+        raise ImportError(
+            "backend='dask' needs dask.distributed: pip install 'imagemapper[dask]'"
+        ) from err
+    if client is None:
+        raise ValueError(
+            "backend='dask' needs a dask.distributed Client: pass client= to "
+            "ImageMapReduceTask or set config.daskScheduler to a scheduler address"
+        )
+    _dumpsMapper(mapper, "dask")
+    mapperF = client.scatter(mapper, broadcast=True, hash=False)
+    exposureF = client.scatter(exposure, broadcast=True, hash=False)
+
+    def submit(ci: int) -> Any:
+        return client.submit(
+            runChunk, mapperF, exposureF, chunks[ci], doClone, returnSubImages, kwargs, True,
+            pure=False, retries=2,
+        )
+
+    def waitAny(pending: set) -> set:
+        done = dwait(list(pending), return_when="FIRST_COMPLETED").done
+        return set(done)
+
+    def close(abort: bool, pending: list) -> None:
+        with contextlib.suppress(Exception):
+            client.cancel([*pending, mapperF, exposureF] if abort else [mapperF, exposureF])
+
+    yield from _drive(chunks, window, submit, waitAny, close, onChunkDone, stats)
+
+
+def interactive() -> bool:
+    """True when a progress bar is wanted by default: a terminal, not CI."""
+    if os.environ.get("CI"):
+        return False
+    try:
+        return sys.stderr.isatty()
+    except Exception:
+        return False

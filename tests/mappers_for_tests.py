@@ -1,0 +1,133 @@
+"""Mappers used by the execution tests (module level, so that they pickle)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+
+import lsst.pex.config as pexConfig
+import numpy as np
+
+import imagemapper as im
+
+
+class SleepyConfig(im.ImageMapperConfig):
+    maxSleep = pexConfig.Field(dtype=float, doc="longest sleep per cell (s)", default=0.003)
+    seed = pexConfig.Field(dtype=int, doc="seed of the sleep times", default=1)
+
+
+class SleepyMapper(im.ImageMapper):
+    """Sleeps a seeded random time per cell (so completion order varies), then
+    returns a cell-dependent, non-trivial transform of the cell."""
+
+    ConfigClass = SleepyConfig
+    _DefaultName = "sleepy"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        b = subExposure.getBBox()
+        rng = np.random.default_rng([self.config.seed, b.getMinX() & 0xFFFF, b.getMinY() & 0xFFFF])
+        time.sleep(rng.uniform(0, self.config.maxSleep))
+        out = subExposure.clone()
+        big = expandedSubExposure.image.array
+        out.image.array[:] = out.image.array * np.float32(1.5) + np.float32(big.mean())
+        out.variance.array[:] *= 2
+        return im.Struct(subExposure=out)
+
+
+class FailingConfig(im.ImageMapperConfig):
+    failCells = pexConfig.ListField(dtype=int, doc="cell min-x values that fail", default=[])
+
+
+class FailingMapper(im.ImageMapper):
+    """Adds 1; raises ZeroDivisionError on cells whose box starts at given x."""
+
+    ConfigClass = FailingConfig
+    _DefaultName = "failing"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        if subExposure.getBBox().getMinX() in self.config.failCells:
+            raise ZeroDivisionError("planted failure")
+        out = subExposure.clone()
+        out.maskedImage += 1.0
+        return im.Struct(subExposure=out)
+
+
+class DieOnceConfig(im.ImageMapperConfig):
+    marker = pexConfig.Field(dtype=str, doc="file created when the worker has died once", default="")
+    always = pexConfig.Field(dtype=bool, doc="die every time", default=False)
+
+
+class DieOnceMapper(im.ImageMapper):
+    """Kills its worker process (os._exit) on the cell at the origin, once
+    (or always), then behaves like an add-one mapper."""
+
+    ConfigClass = DieOnceConfig
+    _DefaultName = "dieOnce"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        b = subExposure.getBBox()
+        if b.getMinX() == fullBBox.getMinX() and b.getMinY() == fullBBox.getMinY():
+            if self.config.always or not os.path.exists(self.config.marker):
+                with open(self.config.marker, "w") as f:
+                    f.write("died")
+                os._exit(17)
+        out = subExposure.clone()
+        out.maskedImage += 1.0
+        return im.Struct(subExposure=out)
+
+
+class LiveCounter:
+    """Counts live result exposures (instrumentation for the memory bound)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.alive = 0
+        self.maxAlive = 0
+
+    def inc(self):
+        with self.lock:
+            self.alive += 1
+            self.maxAlive = max(self.maxAlive, self.alive)
+
+    def dec(self):
+        with self.lock:
+            self.alive -= 1
+
+
+COUNTER = LiveCounter()
+
+
+class CountedMapper(im.ImageMapper):
+    """Returns a large (expanded-cell sized, then cropped) clone and counts
+    how many of its results are alive at once."""
+
+    _DefaultName = "counted"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        out = subExposure.clone()
+        out.maskedImage += 1.0
+        COUNTER.inc()
+        weakref.finalize(out, COUNTER.dec)
+        return im.Struct(subExposure=out)
+
+
+class NotThreadSafeMapper(im.ImageMapper):
+    threadSafe = False
+    _DefaultName = "notThreadSafe"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.active = 0
+        self.maxActive = 0
+        self.lock = threading.Lock()
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        with self.lock:
+            self.active += 1
+            self.maxActive = max(self.maxActive, self.active)
+        time.sleep(0.001)
+        with self.lock:
+            self.active -= 1
+        return im.Struct(subExposure=subExposure.clone())

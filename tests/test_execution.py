@@ -1,0 +1,284 @@
+"""Backends, streaming reduce, failure policy and progress."""
+
+from __future__ import annotations
+
+import logging
+import numpy as np
+import pytest
+
+import imagemapper as im
+from imagemapper.testing import assertExposuresEqual
+
+from mappers_for_tests import (
+    COUNTER,
+    CountedMapper,
+    DieOnceMapper,
+    FailingMapper,
+    NotThreadSafeMapper,
+    SleepyMapper,
+)
+
+
+def makeExposure(width=96, height=80, seed=3):
+    rng = np.random.default_rng(seed)
+    image = rng.normal(10.0, 2.0, size=(height, width)).astype(np.float32)
+    variance = rng.uniform(1.0, 2.0, size=(height, width)).astype(np.float32)
+    mask = (rng.uniform(size=(height, width)) < 0.01).astype(np.int32)
+    return im.Exposure.fromArrays(image, mask, variance, xy0=(3, -2))
+
+
+def makeConfig(mapper, op="average", **fields):
+    config = im.ImageMapReduceConfig()
+    config.mapper.retarget(mapper)
+    config.reducer.reduceOperation = op
+    config.scaleByFwhm = False
+    config.cellSizeX = config.cellSizeY = 16.0
+    config.gridStepX = config.gridStepY = 8.0
+    config.borderSizeX = config.borderSizeY = 3.0
+    config.progress = False
+    for k, v in fields.items():
+        setattr(config, k, v)
+    return config
+
+
+@pytest.fixture(scope="module")
+def daskClient():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, silence_logs=logging.ERROR,
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.mark.parametrize("op", ["average", "copy", "sum"])
+def test_bit_identical_across_backends(op, daskClient):
+    exposure = makeExposure()
+    reference = im.ImageMapReduceTask(makeConfig(SleepyMapper, op, backend="serial")).run(exposure)
+    runs = [
+        ("threads", 1), ("threads", 2), ("threads", 4), ("processes", 2), ("dask", 2),
+    ]
+    for backend, n in runs:
+        task = im.ImageMapReduceTask(
+            makeConfig(SleepyMapper, op, backend=backend, numWorkers=n), client=daskClient
+        )
+        out = task.run(exposure)
+        assertExposuresEqual(out.exposure, reference.exposure, msg=f"{backend}({n})")
+    # A different chunking / in-flight window changes nothing either.
+    task = im.ImageMapReduceTask(makeConfig(SleepyMapper, op, backend="threads", numWorkers=3))
+    out = task.run(exposure, maxCellsInFlight=5)
+    assertExposuresEqual(out.exposure, reference.exposure, msg="window 5")
+
+
+def test_none_reduce_keeps_cell_order_with_threads():
+    exposure = makeExposure()
+    serial = im.ImageMapReduceTask(makeConfig(SleepyMapper, "none", backend="serial")).run(exposure)
+    threaded = im.ImageMapReduceTask(
+        makeConfig(SleepyMapper, "none", backend="threads", numWorkers=4)
+    ).run(exposure)
+    assert [r.subExposure.getBBox() for r in threaded.result] == [
+        r.subExposure.getBBox() for r in serial.result
+    ]
+    for a, b in zip(threaded.result, serial.result):
+        assertExposuresEqual(a.subExposure, b.subExposure)
+
+
+def test_results_held_are_bounded(monkeypatch):
+    from imagemapper import _reducer
+
+    slowAdd = _reducer._Stitcher.add
+
+    def slow(self, batch):
+        import time
+
+        time.sleep(0.002)
+        return slowAdd(self, batch)
+
+    monkeypatch.setattr(_reducer._Stitcher, "add", slow)
+    exposure = makeExposure(128, 128)
+    bound = 12
+    config = makeConfig(CountedMapper, "average", backend="threads", numWorkers=4,
+                        maxCellsInFlight=bound)
+    task = im.ImageMapReduceTask(config)
+    COUNTER.maxAlive = COUNTER.alive = 0
+    out = task.run(exposure).exposure
+    nCells = len(task.boxes0)
+    assert nCells > 5 * bound
+    md = task.metadata
+    assert md["maxCellsHeld"] <= bound
+    # Live results: those in flight plus the batch being stitched.
+    from imagemapper._executors import chooseChunkSize
+
+    chunk = chooseChunkSize(nCells, 4)
+    assert COUNTER.maxAlive <= bound + chunk
+    assert COUNTER.alive == 0
+    np.testing.assert_allclose(out.image.array, exposure.image.array + 1.0, rtol=1e-6)
+
+
+def test_custom_reducer_gets_the_full_list():
+    received = {}
+
+    class ListReducer(im.ImageReducer):
+        def run(self, mapperResults, exposure, **kwargs):
+            received["n"] = len(mapperResults)
+            received["boxes"] = [r.subExposure.getBBox() for r in mapperResults]
+            return super().run(mapperResults, exposure, **kwargs)
+
+    config = makeConfig(SleepyMapper, "average", backend="threads", numWorkers=2)
+    config.reducer.retarget(ListReducer)
+    config.reducer.reduceOperation = "average"
+    task = im.ImageMapReduceTask(config)
+    out = task.run(makeExposure()).exposure
+    assert received["n"] == len(task.boxes0)
+    assert received["boxes"] == task.boxes0
+    ref = im.ImageMapReduceTask(makeConfig(SleepyMapper, "average", backend="serial"))
+    assertExposuresEqual(out, ref.run(makeExposure()).exposure)
+
+
+@pytest.mark.parametrize("backend", ["serial", "threads", "processes"])
+def test_on_mapper_error_raise(backend):
+    exposure = makeExposure()
+    config = makeConfig(FailingMapper, "average", backend=backend, numWorkers=2)
+    task = im.ImageMapReduceTask(config)
+    task._generateGrid(exposure)
+    bad = task.boxes0[5]
+    config.mapper.failCells = [bad.getMinX()]
+    first = next(i for i, b in enumerate(task.boxes0) if b.getMinX() == bad.getMinX())
+    with pytest.raises(im.MapperError) as info:
+        task.run(exposure)
+    msg = str(info.value)
+    assert f"cell {first} " in msg
+    assert str(task.boxes0[first]) in msg and str(task.boxes1[first]) in msg
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+@pytest.mark.parametrize("op", ["average", "sum", "copy"])
+def test_on_mapper_error_mask(op, caplog):
+    exposure = makeExposure()
+    config = makeConfig(FailingMapper, op, backend="threads", numWorkers=2,
+                        onMapperError="mask", adjustGridOption="none",
+                        gridStepX=16.0, gridStepY=16.0)
+    task = im.ImageMapReduceTask(config)
+    task._generateGrid(exposure)
+    failX = task.boxes0[0].getMinX()  # the first column of cells fails
+    config.mapper.failCells = [failX]
+    with caplog.at_level(logging.WARNING):
+        res = task.run(exposure)
+    failedIdx = [i for i, b in enumerate(task.boxes0) if b.getMinX() == failX]
+    assert [f.index for f in res.failedCells] == failedIdx
+    assert all("ZeroDivisionError" in f.error for f in res.failedCells)
+    assert any("failed on cell" in r.getMessage() for r in caplog.records)
+    out = res.exposure
+    bit = out.mask.getPlaneBitMask("INVALID_MAPREDUCE")
+    invalid = (out.mask.array & bit) != 0
+    # Independent answer: pixels covered by failed cells and by no good cell.
+    full = exposure.getBBox()
+    good = np.zeros(invalid.shape, bool)
+    failed = np.zeros(invalid.shape, bool)
+    for i, b in enumerate(task.boxes0):
+        (failed if i in failedIdx else good)[b.slices(full)] = True
+    np.testing.assert_array_equal(invalid, failed & ~good)
+    assert task.metadata["numFailedCells"] == len(failedIdx)
+    goodCount = np.zeros(invalid.shape)
+    for i, b in enumerate(task.boxes0):
+        if i not in failedIdx:
+            goodCount[b.slices(full)] += 1
+    expected = exposure.image.array + 1.0
+    if op == "sum":
+        expected = expected * goodCount
+    np.testing.assert_allclose(out.image.array[good], expected[good], rtol=1e-5)
+
+
+def test_killed_worker_is_retried_with_identical_output(tmp_path):
+    exposure = makeExposure()
+    marker = tmp_path / "died"
+    config = makeConfig(DieOnceMapper, "average", backend="processes", numWorkers=2,
+                        maxCellsInFlight=8)
+    config.mapper.marker = str(marker)
+    task = im.ImageMapReduceTask(config)
+    out = task.run(exposure).exposure
+    assert marker.exists()
+    assert task.metadata["workerRestarts"] >= 1
+    ref = im.ImageMapReduceTask(makeConfig(DieOnceMapper, "average", backend="serial"))
+    ref.config.mapper.marker = str(marker)  # exists now: the serial run does not die
+    assertExposuresEqual(out, ref.run(exposure).exposure)
+
+
+def test_worker_that_always_dies_gives_a_clear_error(tmp_path):
+    config = makeConfig(DieOnceMapper, "average", backend="processes", numWorkers=2)
+    config.mapper.marker = str(tmp_path / "died")
+    config.mapper.always = True
+    with pytest.raises(RuntimeError, match="worker process died"):
+        im.ImageMapReduceTask(config).run(makeExposure())
+
+
+def test_killed_dask_worker_is_retried(tmp_path, daskClient):
+    exposure = makeExposure()
+    marker = tmp_path / "died"
+    config = makeConfig(DieOnceMapper, "average", backend="dask")
+    config.mapper.marker = str(marker)
+    out = im.ImageMapReduceTask(config, client=daskClient).run(exposure).exposure
+    assert marker.exists()
+    daskClient.wait_for_workers(2, timeout=60)
+    ref = im.ImageMapReduceTask(makeConfig(DieOnceMapper, "average", backend="serial"))
+    ref.config.mapper.marker = str(marker)
+    assertExposuresEqual(out, ref.run(exposure).exposure)
+
+
+def test_unpicklable_mapper_under_processes_says_so():
+    class LocalMapper(im.ImageMapper):  # a local class cannot be pickled
+        _DefaultName = "local"
+
+        def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+            return im.Struct(subExposure=subExposure)
+
+    config = makeConfig(LocalMapper, "average", backend="processes", numWorkers=2)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        im.ImageMapReduceTask(config).run(makeExposure())
+
+
+def test_not_thread_safe_mapper_runs_serially(caplog):
+    config = makeConfig(NotThreadSafeMapper, "average", backend="threads", numWorkers=4)
+    task = im.ImageMapReduceTask(config)
+    with caplog.at_level(logging.INFO):
+        task.run(makeExposure())
+    assert task.mapper.maxActive == 1
+    assert any("threadSafe = False" in r.getMessage() for r in caplog.records)
+
+
+def test_progress_bar_when_forced_and_not_in_ci(capsys, monkeypatch):
+    config = makeConfig(SleepyMapper, "average", backend="serial")
+    config.mapper.maxSleep = 0.0
+    task = im.ImageMapReduceTask(config)
+    task.run(makeExposure(), progress=True)
+    err = capsys.readouterr().err
+    assert f"{len(task.boxes0)}/{len(task.boxes0)}" in err
+    monkeypatch.setenv("CI", "true")
+    config.progress = None
+    task.run(makeExposure())
+    assert capsys.readouterr().err == ""
+
+
+def test_metadata_records_cells_and_phases():
+    task = im.ImageMapReduceTask(makeConfig(SleepyMapper, "average", backend="threads",
+                                            numWorkers=2))
+    task.run(makeExposure())
+    md = task.metadata
+    assert md["numCells"] == len(task.boxes0)
+    assert md["numFailedCells"] == 0
+    assert md["gridTime"] >= 0 and md["mapReduceTime"] > 0
+    assert 1.0 <= md["minOverlap"] <= md["meanOverlap"] <= md["maxOverlap"] <= 9.0
+
+
+def test_bad_execution_options_are_clear():
+    task = im.ImageMapReduceTask(makeConfig(SleepyMapper))
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        task.run(makeExposure(), backend="gpu")
+    with pytest.raises(ValueError, match="numWorkers=-1"):
+        task.run(makeExposure(), numWorkers=-1)
+    with pytest.raises(ValueError, match="needs a dask.distributed Client"):
+        task.run(makeExposure(), backend="dask")
+
