@@ -1,0 +1,304 @@
+//! The stitching kernel against a naive per-pixel reference, bit for bit:
+//! random output boxes (any origin), random overlapping cells with NaNs in
+//! image or variance, random masks, f32 and f64, strided / transposed /
+//! reversed views, several thread counts and batchings.
+
+use imagemapper_core::stitch::{self, CellView, OutputMut, Pixel, ReduceOp};
+use imagemapper_core::{Box2I, Extent2I, Point2I};
+use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Cell {
+    bbox: Box2I,
+    image: Array2<f64>,
+    variance: Array2<f64>,
+    mask: Array2<i32>,
+    layout: u8, // 0 C order, 1 Fortran order, 2 strided (every other column), 3 reversed rows
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    out: Box2I,
+    cells: Vec<Cell>,
+}
+
+fn arb_case() -> impl Strategy<Value = Case> {
+    (-30i32..30, -30i32..30, 1i32..40, 1i32..40).prop_flat_map(|(x0, y0, w, h)| {
+        let out = Box2I::from_corner_dims(Point2I::new(x0, y0), Extent2I::new(w, h), true).unwrap();
+        let cell = (0..w, 0..h, 1i32..20, 1i32..20, any::<u64>(), 0u8..4).prop_map(
+            move |(cx, cy, cw, ch, seed, layout)| {
+                let cw = cw.min(w - cx);
+                let ch = ch.min(h - cy);
+                let bbox = Box2I::from_corner_dims(
+                    Point2I::new(x0 + cx, y0 + cy),
+                    Extent2I::new(cw, ch),
+                    true,
+                )
+                .unwrap();
+                let (hh, ww) = (ch as usize, cw as usize);
+                let mut s = seed | 1;
+                let mut next = move || {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    s
+                };
+                let mut image = Array2::<f64>::zeros((hh, ww));
+                let mut variance = Array2::<f64>::zeros((hh, ww));
+                let mut mask = Array2::<i32>::zeros((hh, ww));
+                for v in image.iter_mut() {
+                    let r = next();
+                    *v = if r % 9 == 0 {
+                        f64::NAN
+                    } else {
+                        (r % 2000) as f64 / 7.0 - 100.0
+                    };
+                }
+                for v in variance.iter_mut() {
+                    let r = next();
+                    *v = match r % 11 {
+                        0 => f64::NAN,
+                        1 => f64::INFINITY,
+                        _ => (r % 500) as f64 / 3.0,
+                    };
+                }
+                for v in mask.iter_mut() {
+                    *v = 1 << (next() % 8);
+                }
+                Cell {
+                    bbox,
+                    image,
+                    variance,
+                    mask,
+                    layout,
+                }
+            },
+        );
+        (Just(out), proptest::collection::vec(cell, 0..9))
+            .prop_map(|(out, cells)| Case { out, cells })
+    })
+}
+
+/// Arrays in the requested memory layout (values identical).
+fn laid_out<T: Copy + Default>(a: &Array2<T>, layout: u8) -> Array2<T> {
+    let (h, w) = a.dim();
+    match layout {
+        1 => {
+            let mut f = Array2::<T>::default((h, w).f());
+            f.assign(a);
+            f
+        }
+        2 => {
+            let mut wide = Array2::<T>::default((h, 2 * w));
+            wide.slice_mut(s![.., ..;2]).assign(a);
+            wide
+        }
+        3 => {
+            let mut r = Array2::<T>::default((h, w));
+            r.slice_mut(s![..;-1, ..]).assign(a);
+            r
+        }
+        _ => a.clone(),
+    }
+}
+
+fn view_of<T>(a: &Array2<T>, layout: u8) -> ArrayView2<'_, T> {
+    match layout {
+        2 => a.slice(s![.., ..;2]),
+        3 => a.slice(s![..;-1, ..]),
+        _ => a.view(),
+    }
+}
+
+/// The reference: plain loops, pixel by pixel, cells in order.
+fn naive<T: Pixel + Default>(
+    case: &Case,
+    op: ReduceOp,
+    bad: i32,
+    mask0: &Array2<i32>,
+) -> (Array2<T>, Array2<T>, Array2<i32>) {
+    let (h, w) = (case.out.height() as usize, case.out.width() as usize);
+    let start = if op == ReduceOp::Copy {
+        T::NAN
+    } else {
+        T::ZERO
+    };
+    let mut img = Array2::from_elem((h, w), start);
+    let mut var = Array2::from_elem((h, w), start);
+    let mut msk = mask0.clone();
+    let mut cnt = Array2::<i32>::zeros((h, w));
+    for c in &case.cells {
+        for r in 0..c.bbox.height() as usize {
+            for q in 0..c.bbox.width() as usize {
+                let y = (c.bbox.min_y() - case.out.min_y()) as usize + r;
+                let x = (c.bbox.min_x() - case.out.min_x()) as usize + q;
+                let ci = T::from_f64(c.image[[r, q]]);
+                let cv = T::from_f64(c.variance[[r, q]]);
+                if !(ci * cv).is_nan() {
+                    match op {
+                        ReduceOp::Copy => {
+                            img[[y, x]] = ci;
+                            var[[y, x]] = cv;
+                        }
+                        _ => {
+                            img[[y, x]] = img[[y, x]] + ci;
+                            var[[y, x]] = var[[y, x]] + cv;
+                            cnt[[y, x]] += 1;
+                        }
+                    }
+                }
+                msk[[y, x]] |= c.mask[[r, q]];
+            }
+        }
+    }
+    for y in 0..h {
+        for x in 0..w {
+            if op == ReduceOp::Average {
+                if cnt[[y, x]] > 0 {
+                    let n = f64::from(cnt[[y, x]]);
+                    img[[y, x]] = T::from_f64(img[[y, x]].to_f64() / n);
+                    var[[y, x]] = T::from_f64(var[[y, x]].to_f64() / n);
+                } else {
+                    img[[y, x]] = T::NAN;
+                    var[[y, x]] = T::NAN;
+                }
+            }
+            if (img[[y, x]] * var[[y, x]]).is_nan() {
+                msk[[y, x]] |= bad;
+            }
+        }
+    }
+    (img, var, msk)
+}
+
+fn same_bits<T: Pixel>(a: &Array2<T>, b: &Array2<T>) -> bool {
+    a.dim() == b.dim()
+        && a.iter().zip(b.iter()).all(|(&x, &y)| {
+            (x.is_nan() && y.is_nan()) || x.to_f64().to_bits() == y.to_f64().to_bits()
+        })
+}
+
+fn run_kernel<T: Pixel + Default>(
+    case: &Case,
+    op: ReduceOp,
+    bad: i32,
+    mask0: &Array2<i32>,
+    threads: usize,
+    batches: usize,
+) -> (Array2<T>, Array2<T>, Array2<i32>) {
+    let (h, w) = (case.out.height() as usize, case.out.width() as usize);
+    let mut img = Array2::<T>::default((h, w));
+    let mut var = Array2::<T>::default((h, w));
+    let mut msk = mask0.clone();
+    let mut wts = Array2::<i32>::from_elem((h, w), 99);
+    let conv: Vec<(Array2<T>, Array2<T>, Array2<i32>)> = case
+        .cells
+        .iter()
+        .map(|c| {
+            (
+                laid_out(&c.image.mapv(T::from_f64), c.layout),
+                laid_out(&c.variance.mapv(T::from_f64), c.layout),
+                laid_out(&c.mask, c.layout),
+            )
+        })
+        .collect();
+    let views: Vec<CellView<'_, T>> = case
+        .cells
+        .iter()
+        .zip(&conv)
+        .map(|(c, (i, v, m))| CellView {
+            bbox: c.bbox,
+            image: view_of(i, c.layout),
+            mask: Some(view_of(m, c.layout)),
+            variance: view_of(v, c.layout),
+        })
+        .collect();
+    let mut out = OutputMut {
+        bbox: case.out,
+        image: img.view_mut(),
+        mask: msk.view_mut(),
+        variance: var.view_mut(),
+        weights: if op == ReduceOp::Average {
+            Some(wts.view_mut())
+        } else {
+            None
+        },
+    };
+    stitch::init(op, &mut out, threads).unwrap();
+    let per = views.len().div_ceil(batches.max(1)).max(1);
+    for chunk in views.chunks(per) {
+        stitch::accumulate(op, &mut out, chunk, threads).unwrap();
+    }
+    stitch::finalize(op, &mut out, bad, threads).unwrap();
+    (img, var, msk)
+}
+
+fn check<T: Pixel + Default>(case: &Case) -> Result<(), TestCaseError> {
+    let bad = 1 << 9;
+    let mask0 = Array2::from_shape_fn(
+        (case.out.height() as usize, case.out.width() as usize),
+        |(y, x)| ((x * 31 + y * 17) % 5 == 0) as i32 * 4096,
+    );
+    for op in [ReduceOp::Copy, ReduceOp::Sum, ReduceOp::Average] {
+        let (ni, nv, nm) = naive::<T>(case, op, bad, &mask0);
+        for (threads, batches) in [(1, 1), (2, 1), (3, 2), (7, 5)] {
+            let (ki, kv, km) = run_kernel::<T>(case, op, bad, &mask0, threads, batches);
+            prop_assert!(
+                same_bits(&ki, &ni),
+                "{op:?} image differs ({threads} threads, {batches} batches)"
+            );
+            prop_assert!(
+                same_bits(&kv, &nv),
+                "{op:?} variance differs ({threads} threads, {batches} batches)"
+            );
+            prop_assert_eq!(&km, &nm, "{:?} mask differs", op);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn kernel_matches_naive_f32(case in arb_case()) {
+        check::<f32>(&case)?;
+    }
+
+    #[test]
+    fn kernel_matches_naive_f64(case in arb_case()) {
+        check::<f64>(&case)?;
+    }
+}
+
+#[test]
+fn tall_image_many_bands_is_thread_count_independent() {
+    // 300 rows so that several bands exist; 40 overlapping cells.
+    let out = Box2I::from_corner_dims(Point2I::new(5, -7), Extent2I::new(23, 300), true).unwrap();
+    let mut cells = Vec::new();
+    for k in 0..40i32 {
+        let bbox = Box2I::from_corner_dims(
+            Point2I::new(5 + (k * 7) % 15, -7 + (k * 13) % 260),
+            Extent2I::new(8, 40),
+            true,
+        )
+        .unwrap();
+        let image = Array2::from_shape_fn((40, 8), |(r, q)| {
+            if (r + q + k as usize) % 17 == 0 {
+                f64::NAN
+            } else {
+                (r * 8 + q) as f64 * 0.1 + f64::from(k)
+            }
+        });
+        cells.push(Cell {
+            bbox,
+            image,
+            variance: Array2::from_elem((40, 8), 1.5),
+            mask: Array2::from_elem((40, 8), 1 << (k % 5)),
+            layout: (k % 4) as u8,
+        });
+    }
+    let case = Case { out, cells };
+    check::<f32>(&case).unwrap();
+}
