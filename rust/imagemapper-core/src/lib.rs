@@ -3,10 +3,14 @@
 //! * [`geom`]: `lsst.geom`-style points, extents and inclusive integer boxes;
 //! * [`grid`]: the cell grid of `ImageMapReduceTask` (cells and expanded cells);
 //! * [`stitch`]: NaN-aware, mask-OR'ing, deterministic parallel stitching of
-//!   per-cell results into an output image.
+//!   per-cell results into an output image;
+//! * [`driver`]: run a Rust closure on every cell (rayon) and stitch, with no
+//!   Python involved; [`builtin`] holds mappers written in Rust.
 //!
 //! This crate never depends on Python; `imagemapper-py` wraps it.
 
+pub mod builtin;
+pub mod driver;
 pub mod error;
 pub mod geom;
 pub mod grid;
