@@ -16,5 +16,6 @@ from ._mapper import *  # noqa: F403
 from ._reducer import *  # noqa: F403
 from ._mapreduce import *  # noqa: F403
 from ._executors import CellFailure, MapperError
+from ._rustmappers import *  # noqa: F403
 
 __version__ = _core_version

@@ -379,7 +379,17 @@ class ImageMapReduceTask(Task):
         failures: list[CellFailure] = []
         with self._phase("mapReduce"), self._progressBar(len(cells), opts["progress"]) as bar:
             outcomes = self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar)
-            if streaming:
+            if streaming and self._rustPath(doClone):
+                self.log.info("Mapper %s runs in Rust: mapping and stitching without Python "
+                              "per cell.", type(self.mapper).__name__)
+                stitcher = reducer._makeStitcher(exposure)
+                assert self.boxes0 is not None and self.boxes1 is not None
+                newExp, stats = stitcher.runRustMapper(self.mapper, self.boxes0, self.boxes1)
+                if bar is not None:
+                    bar.update(len(cells))
+                self._recordOverlap(stats)
+                result = Struct(exposure=newExp)
+            elif streaming:
                 self.log.info("Reducer sub-task: %s (streaming)", reducer._DefaultName)
                 stitcher = reducer._makeStitcher(exposure)
                 for batch in outcomes:
@@ -437,6 +447,14 @@ class ImageMapReduceTask(Task):
                 f"{len(self.boxes0)} cells (boxes0) but {len(self.boxes1)} expanded cells (boxes1)"
             )
         return [(i, b0, b1) for i, (b0, b1) in enumerate(zip(self.boxes0, self.boxes1))]
+
+    def _rustPath(self, doClone: bool) -> bool:
+        """Whether the mapper is written in Rust and can run entirely there."""
+        return (
+            callable(getattr(self.mapper, "rustMapReduce", None))
+            and not self.config.returnSubImages
+            and not doClone
+        )
 
     def _daskClient(self) -> Any:
         if self.client is None and self.config.daskScheduler:

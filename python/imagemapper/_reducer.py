@@ -192,18 +192,38 @@ class _Stitcher:
             sl = box.clippedTo(self.bbox).slices(self.bbox)
             maskArr[sl] |= np.where(covered[sl], 0, bad).astype(np.int32)
 
-    def finish(self) -> tuple[Exposure, dict]:
-        """Finalise the output; returns it and the stitching statistics."""
+    def badBits(self) -> int:
+        """Add the reducer's ``badMaskPlanes`` to the output mask; their bits."""
         mask = self.out.maskedImage.mask
         badPlanes = list(self.reducer.config.badMaskPlanes)
         for name in badPlanes:
             mask.addMaskPlane(name)
-        bad = mask.getPlaneBitMask(badPlanes) if badPlanes else 0
+        return mask.getPlaneBitMask(badPlanes) if badPlanes else 0
+
+    def finish(self) -> tuple[Exposure, dict]:
+        """Finalise the output; returns it and the stitching statistics."""
+        bad = self.badBits()
         mi = self.out.maskedImage
         stats = _core.stitch_finalize(
             self.op, mi.image.array, mi.mask.array, mi.variance.array, self.weights, bad,
             self.nThreads,
         )
+        return self._wrapUp(bad, stats)
+
+    def runRustMapper(self, mapper: Any, boxes0: Sequence[Box2I], boxes1: Sequence[Box2I]) -> tuple[Exposure, dict]:
+        """Map a Rust built-in mapper over the grid and stitch, all in Rust
+        (``mapper.rustMapReduce``); then finish as `finish` does."""
+        bad = self.badBits()
+        stats = mapper.rustMapReduce(self.exposure, boxes0, boxes1, self, bad)
+        self.nCells = len(boxes0)
+        self.goodBoxes.extend(boxes0)
+        if self.wantPsf:
+            psf = self.exposure.getPsf()
+            self.psfComponents.extend((i, psf, b) for i, b in enumerate(boxes0))
+        return self._wrapUp(bad, stats)
+
+    def _wrapUp(self, bad: int, stats: dict) -> tuple[Exposure, dict]:
+        mi = self.out.maskedImage
         self._flagUncovered(bad)
         log = self.reducer.log
         if self.op == "average":

@@ -18,7 +18,7 @@ mod _core {
     #[pymodule_export]
     use crate::grid::generate_grid;
     #[pymodule_export]
-    use crate::stitch::{stitch_accumulate, stitch_finalize, stitch_init};
+    use crate::stitch::{map_reduce_gaussian, stitch_accumulate, stitch_finalize, stitch_init};
 
     use pyo3::prelude::*;
 

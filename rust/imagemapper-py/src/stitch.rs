@@ -299,6 +299,99 @@ pub fn stitch_finalize<'py>(
     } else {
         finalize_t::<f64>(py, op, image, mask, variance, weights, bad_bits, n_threads)?
     };
+    stats_dict(py, &stats)
+}
+
+/// Input planes (image, mask, variance).
+type Planes3<'a, 'py> = (
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+);
+/// Output planes (image, mask, variance, weights).
+type Planes4<'a, 'py> = (
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    Option<&'a Bound<'py, PyAny>>,
+);
+
+#[allow(clippy::too_many_arguments)]
+fn gaussian_t<T: Element + Pixel>(
+    py: Python<'_>,
+    sigma: f64,
+    op: ReduceOp,
+    bbox: imagemapper_core::Box2I,
+    input: Planes3<'_, '_>,
+    grid: &imagemapper_core::grid::Grid,
+    output: Planes4<'_, '_>,
+    bad_bits: i32,
+    n_threads: usize,
+) -> PyResult<StitchStats> {
+    let image = ro::<T>(input.0, "input image")?;
+    let mask = ro::<i32>(input.1, "input mask")?;
+    let variance = ro::<T>(input.2, "input variance")?;
+    let view = imagemapper_core::driver::ImageView {
+        bbox,
+        image: image.as_array(),
+        mask: mask.as_array(),
+        variance: variance.as_array(),
+    };
+    let mut outs = Outputs::<T>::borrow(output.0, output.1, output.2, output.3)?;
+    let mut out = outs.view(bbox);
+    run_detached(py, || {
+        imagemapper_core::driver::map_reduce(&view, grid, op, &mut out, bad_bits, n_threads, |c| {
+            imagemapper_core::builtin::gaussian_convolve_cell(c, sigma)
+        })
+    })
+}
+
+/// Run the built-in Rust Gaussian-convolution mapper over the cells and
+/// stitch with ``op``, entirely in Rust (no Python per cell).
+///
+/// ``cells``/``expanded`` are the grid's boxes; the input and output planes
+/// cover ``bbox``; the output mask should start as a copy of the input mask.
+/// Returns the stitching statistics (as ``stitch_finalize``).
+#[pyfunction]
+#[pyo3(signature = (sigma, op, bbox, image, mask, variance, cells, expanded, out_image, out_mask, out_variance, weights, bad_bits, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn map_reduce_gaussian<'py>(
+    py: Python<'py>,
+    sigma: f64,
+    op: &str,
+    bbox: Box2I,
+    image: &Bound<'py, PyAny>,
+    mask: &Bound<'py, PyAny>,
+    variance: &Bound<'py, PyAny>,
+    cells: Vec<Box2I>,
+    expanded: Vec<Box2I>,
+    out_image: &Bound<'py, PyAny>,
+    out_mask: &Bound<'py, PyAny>,
+    out_variance: &Bound<'py, PyAny>,
+    weights: Option<&Bound<'py, PyAny>>,
+    bad_bits: i32,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let op = parse_op(op)?;
+    let grid = imagemapper_core::grid::Grid {
+        cells: cells.into_iter().map(|b| b.0).collect(),
+        expanded: expanded.into_iter().map(|b| b.0).collect(),
+    };
+    let input = (image, mask, variance);
+    let output = (out_image, out_mask, out_variance, weights);
+    let stats = if is_f32(out_image)? {
+        gaussian_t::<f32>(
+            py, sigma, op, bbox.0, input, &grid, output, bad_bits, n_threads,
+        )?
+    } else {
+        gaussian_t::<f64>(
+            py, sigma, op, bbox.0, input, &grid, output, bad_bits, n_threads,
+        )?
+    };
+    stats_dict(py, &stats)
+}
+
+fn stats_dict<'py>(py: Python<'py>, stats: &StitchStats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("n_bad", stats.n_bad)?;
     d.set_item("min_weight", stats.min_weight)?;
