@@ -55,7 +55,9 @@ class FailingMapper(im.ImageMapper):
 
 
 class DieOnceConfig(im.ImageMapperConfig):
-    marker = pexConfig.Field(dtype=str, doc="file created when the worker has died once", default="")
+    marker = pexConfig.Field(
+        dtype=str, doc="file created when the worker has died once", default=""
+    )
     always = pexConfig.Field(dtype=bool, doc="die every time", default=False)
 
 

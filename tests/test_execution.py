@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+
 import numpy as np
 import pytest
 
 import imagemapper as im
 from imagemapper.testing import assertExposuresEqual
-
 from mappers_for_tests import (
     COUNTER,
     CountedMapper,
@@ -45,8 +45,12 @@ def makeConfig(mapper, op="average", **fields):
 def daskClient():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, silence_logs=logging.ERROR,
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
     )
     client = distributed.Client(cluster)
     yield client
@@ -59,7 +63,11 @@ def test_bit_identical_across_backends(op, daskClient):
     exposure = makeExposure()
     reference = im.ImageMapReduceTask(makeConfig(SleepyMapper, op, backend="serial")).run(exposure)
     runs = [
-        ("threads", 1), ("threads", 2), ("threads", 4), ("processes", 2), ("dask", 2),
+        ("threads", 1),
+        ("threads", 2),
+        ("threads", 4),
+        ("processes", 2),
+        ("dask", 2),
     ]
     for backend, n in runs:
         task = im.ImageMapReduceTask(
@@ -100,8 +108,9 @@ def test_results_held_are_bounded(monkeypatch):
     monkeypatch.setattr(_reducer._Stitcher, "add", slow)
     exposure = makeExposure(128, 128)
     bound = 12
-    config = makeConfig(CountedMapper, "average", backend="threads", numWorkers=4,
-                        maxCellsInFlight=bound)
+    config = makeConfig(
+        CountedMapper, "average", backend="threads", numWorkers=4, maxCellsInFlight=bound
+    )
     task = im.ImageMapReduceTask(config)
     COUNTER.maxAlive = COUNTER.alive = 0
     out = task.run(exposure).exposure
@@ -158,9 +167,16 @@ def test_on_mapper_error_raise(backend):
 @pytest.mark.parametrize("op", ["average", "sum", "copy"])
 def test_on_mapper_error_mask(op, caplog):
     exposure = makeExposure()
-    config = makeConfig(FailingMapper, op, backend="threads", numWorkers=2,
-                        onMapperError="mask", adjustGridOption="none",
-                        gridStepX=16.0, gridStepY=16.0)
+    config = makeConfig(
+        FailingMapper,
+        op,
+        backend="threads",
+        numWorkers=2,
+        onMapperError="mask",
+        adjustGridOption="none",
+        gridStepX=16.0,
+        gridStepY=16.0,
+    )
     task = im.ImageMapReduceTask(config)
     task._generateGrid(exposure)
     failX = task.boxes0[0].getMinX()  # the first column of cells fails
@@ -195,8 +211,9 @@ def test_on_mapper_error_mask(op, caplog):
 def test_killed_worker_is_retried_with_identical_output(tmp_path):
     exposure = makeExposure()
     marker = tmp_path / "died"
-    config = makeConfig(DieOnceMapper, "average", backend="processes", numWorkers=2,
-                        maxCellsInFlight=8)
+    config = makeConfig(
+        DieOnceMapper, "average", backend="processes", numWorkers=2, maxCellsInFlight=8
+    )
     config.mapper.marker = str(marker)
     task = im.ImageMapReduceTask(config)
     out = task.run(exposure).exposure
@@ -263,8 +280,9 @@ def test_progress_bar_when_forced_and_not_in_ci(capsys, monkeypatch):
 
 
 def test_metadata_records_cells_and_phases():
-    task = im.ImageMapReduceTask(makeConfig(SleepyMapper, "average", backend="threads",
-                                            numWorkers=2))
+    task = im.ImageMapReduceTask(
+        makeConfig(SleepyMapper, "average", backend="threads", numWorkers=2)
+    )
     task.run(makeExposure())
     md = task.metadata
     assert md["numCells"] == len(task.boxes0)
@@ -281,4 +299,3 @@ def test_bad_execution_options_are_clear():
         task.run(makeExposure(), numWorkers=-1)
     with pytest.raises(ValueError, match="needs a dask.distributed Client"):
         task.run(makeExposure(), backend="dask")
-

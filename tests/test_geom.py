@@ -18,14 +18,22 @@ P, E, B = im.Point2I, im.Extent2I, im.Box2I
 def pixelset(b):
     if b.isEmpty():
         return set()
-    return {(x, y) for x in range(b.getMinX(), b.getMaxX() + 1)
-            for y in range(b.getMinY(), b.getMaxY() + 1)}
+    return {
+        (x, y)
+        for x in range(b.getMinX(), b.getMaxX() + 1)
+        for y in range(b.getMinY(), b.getMaxY() + 1)
+    }
 
 
 boxes = st.one_of(
     st.just(B()),
-    st.builds(lambda x, y, w, h: B(P(x, y), E(w, h)),
-              st.integers(-15, 15), st.integers(-15, 15), st.integers(0, 9), st.integers(0, 9)),
+    st.builds(
+        lambda x, y, w, h: B(P(x, y), E(w, h)),
+        st.integers(-15, 15),
+        st.integers(-15, 15),
+        st.integers(0, 9),
+        st.integers(0, 9),
+    ),
 )
 
 

@@ -112,8 +112,15 @@ def test_add_amount_matches_naive_reduce(op, overlap, addNans):
     exposure = makeExposure(width=100, height=90, xy0=(7, -3))
     step = 10.0 if overlap else 20.0
     config = makeConfig(
-        op=op, cellSizeX=20.0, cellSizeY=20.0, gridStepX=step, gridStepY=step,
-        borderSizeX=3.0, borderSizeY=3.0, adjustGridOption="none", scaleByFwhm=False,
+        op=op,
+        cellSizeX=20.0,
+        cellSizeY=20.0,
+        gridStepX=step,
+        gridStepY=step,
+        borderSizeX=3.0,
+        borderSizeY=3.0,
+        adjustGridOption="none",
+        scaleByFwhm=False,
     )
     task = im.ImageMapReduceTask(config)
     before = exposure.image.array.copy()
@@ -128,7 +135,9 @@ def test_add_amount_matches_naive_reduce(op, overlap, addNans):
         if addNans:
             cell.image.array[0, 0] = np.nan
         cells.append(cell)
-    expected = naiveReduce(cells, exposure, op, badMaskPlanes=["INVALID_MAPREDUCE", "BAD", "NO_DATA"])
+    expected = naiveReduce(
+        cells, exposure, op, badMaskPlanes=["INVALID_MAPREDUCE", "BAD", "NO_DATA"]
+    )
     np.testing.assert_array_equal(result.image.array, expected.image.array)
     np.testing.assert_array_equal(result.variance.array, expected.variance.array)
     np.testing.assert_array_equal(result.mask.array, expected.mask.array)
@@ -151,8 +160,15 @@ def test_average_equals_copy_on_noise(exposure):
 
 
 def test_sum_equals_input_times_coverage(exposure):
-    config = makeConfig(op="sum", cellSizeX=16.0, cellSizeY=16.0, gridStepX=8.0, gridStepY=8.0,
-                        scaleByFwhm=False, adjustGridOption="none")
+    config = makeConfig(
+        op="sum",
+        cellSizeX=16.0,
+        cellSizeY=16.0,
+        gridStepX=8.0,
+        gridStepY=8.0,
+        scaleByFwhm=False,
+        adjustGridOption="none",
+    )
     config.mapper.addAmount = 0.0
     task = im.ImageMapReduceTask(config)
     out = task.run(exposure).exposure
@@ -164,9 +180,17 @@ def test_sum_equals_input_times_coverage(exposure):
 
 
 def test_mask_invalid_count_equals_nan_count(exposure):
-    config = makeConfig(op="average", cellSizeX=16.0, cellSizeY=16.0, gridStepX=16.0,
-                        gridStepY=16.0, borderSizeX=2.0, borderSizeY=2.0, scaleByFwhm=False,
-                        adjustGridOption="none")
+    config = makeConfig(
+        op="average",
+        cellSizeX=16.0,
+        cellSizeY=16.0,
+        gridStepX=16.0,
+        gridStepY=16.0,
+        borderSizeX=2.0,
+        borderSizeY=2.0,
+        scaleByFwhm=False,
+        adjustGridOption="none",
+    )
     out = im.ImageMapReduceTask(config).run(exposure, addNans=True).exposure
     bit = out.mask.getPlaneBitMask("INVALID_MAPREDUCE")
     invalid = (out.mask.array & bit) != 0
@@ -179,8 +203,9 @@ def test_mask_invalid_count_equals_nan_count(exposure):
 
 
 def test_mean_mapper_with_none(exposure):
-    config = makeConfig(mapper=MeanMapper, op="none", cellSizeX=32.0, cellSizeY=32.0,
-                        scaleByFwhm=False)
+    config = makeConfig(
+        mapper=MeanMapper, op="none", cellSizeX=32.0, cellSizeY=32.0, scaleByFwhm=False
+    )
     task = im.ImageMapReduceTask(config)
     results = task.run(exposure).result
     assert len(results) == len(task.boxes0) > 1
@@ -193,13 +218,27 @@ def test_mean_mapper_with_none(exposure):
 def test_explicit_centroids(exposure):
     cx = [10.0, 50.5, 90.0, 127.0]
     cy = [12.0, 40.0, 100.2, 0.0]
-    config = makeConfig(mapper=MeanMapper, op="none", cellCentroidsX=cx, cellCentroidsY=cy,
-                        cellSizeX=10.0, cellSizeY=12.0, borderSizeX=4.0, borderSizeY=3.0)
+    config = makeConfig(
+        mapper=MeanMapper,
+        op="none",
+        cellCentroidsX=cx,
+        cellCentroidsY=cy,
+        cellSizeX=10.0,
+        cellSizeY=12.0,
+        borderSizeX=4.0,
+        borderSizeY=3.0,
+    )
     exposure.setPsf(None)  # no PSF needed with explicit centroids
     task = im.ImageMapReduceTask(config)
     task.run(exposure)
-    boxes0, boxes1 = naiveGrid(exposure.getBBox(), cellSize=(10, 12), gridStep=(10, 10),
-                               borderSize=(4, 3), adjust="spacing", centroids=list(zip(cx, cy)))
+    boxes0, boxes1 = naiveGrid(
+        exposure.getBBox(),
+        cellSize=(10, 12),
+        gridStep=(10, 10),
+        borderSize=(4, 3),
+        adjust="spacing",
+        centroids=list(zip(cx, cy)),
+    )
     assert task.boxes0 == boxes0
     assert task.boxes1 == boxes1
 
@@ -219,11 +258,18 @@ def test_grid_validity_sweep(exposure, adjust, scaleByFwhm):
     nCellsByScale = {}
     for op in ("copy", "average"):
         for gstepx, gstepy in itertools.product((11, 7), (11, 7)):
-            for gsizex, gsizey in itertools.product(gstepx + np.array([0, 2]),
-                                                    gstepy + np.array([0, 1])):
-                config = makeConfig(op=op, gridStepX=float(gstepx), gridStepY=float(gstepy),
-                                    cellSizeX=float(gsizex), cellSizeY=float(gsizey),
-                                    adjustGridOption=adjust, scaleByFwhm=scaleByFwhm)
+            for gsizex, gsizey in itertools.product(
+                gstepx + np.array([0, 2]), gstepy + np.array([0, 1])
+            ):
+                config = makeConfig(
+                    op=op,
+                    gridStepX=float(gstepx),
+                    gridStepY=float(gstepy),
+                    cellSizeX=float(gsizex),
+                    cellSizeY=float(gsizey),
+                    adjustGridOption=adjust,
+                    scaleByFwhm=scaleByFwhm,
+                )
                 config.mapper.addAmount = 1.0
                 task = im.ImageMapReduceTask(config)
                 task._generateGrid(exposure)
@@ -237,9 +283,15 @@ def test_grid_validity_sweep(exposure, adjust, scaleByFwhm):
         # FWHM ~4.7 px: every scaled grid has fewer cells than the unscaled one.
         for key, n in nCellsByScale.items():
             op, gsx, gsy, szx, szy = key
-            config = makeConfig(op=op, gridStepX=float(gsx), gridStepY=float(gsy),
-                                cellSizeX=float(szx), cellSizeY=float(szy),
-                                adjustGridOption=adjust, scaleByFwhm=False)
+            config = makeConfig(
+                op=op,
+                gridStepX=float(gsx),
+                gridStepY=float(gsy),
+                cellSizeX=float(szx),
+                cellSizeY=float(szy),
+                adjustGridOption=adjust,
+                scaleByFwhm=False,
+            )
             unscaled = im.ImageMapReduceTask(config)._generateGrid(exposure)[0]
             assert n < len(unscaled)
 
@@ -248,14 +300,23 @@ def test_grid_validity_sweep(exposure, adjust, scaleByFwhm):
 def test_coadd_psf_after_reduce(exposure, op):
     psf = im.GaussianPsf(21, 21, 2.5)
     exposure.setPsf(psf)
-    config = makeConfig(mapper=PassThroughMapper, op=op, cellSizeX=32.0, cellSizeY=32.0,
-                        gridStepX=16.0, gridStepY=16.0, scaleByFwhm=False)
+    config = makeConfig(
+        mapper=PassThroughMapper,
+        op=op,
+        cellSizeX=32.0,
+        cellSizeY=32.0,
+        gridStepX=16.0,
+        gridStepY=16.0,
+        scaleByFwhm=False,
+    )
     out = im.ImageMapReduceTask(config).run(exposure).exposure
     coadd = out.getPsf()
     assert isinstance(coadd, im.CoaddPsf)
     bbox = exposure.getBBox()
-    for x, y in itertools.product(np.linspace(bbox.getMinX(), bbox.getMaxX(), 5),
-                                  np.linspace(bbox.getMinY(), bbox.getMaxY(), 5)):
+    for x, y in itertools.product(
+        np.linspace(bbox.getMinX(), bbox.getMaxX(), 5),
+        np.linspace(bbox.getMinY(), bbox.getMaxY(), 5),
+    ):
         pos = im.Point2D(float(x), float(y))
         a = coadd.computeImage(pos).array
         b = psf.computeImage(pos).array
@@ -263,8 +324,9 @@ def test_coadd_psf_after_reduce(exposure, op):
 
 
 def test_coadd_psf_operation(exposure):
-    config = makeConfig(mapper=PassThroughMapper, op="coaddPsf", cellSizeX=40.0, cellSizeY=40.0,
-                        scaleByFwhm=False)
+    config = makeConfig(
+        mapper=PassThroughMapper, op="coaddPsf", cellSizeX=40.0, cellSizeY=40.0, scaleByFwhm=False
+    )
     task = im.ImageMapReduceTask(config)
     coadd = task.run(exposure).result
     assert isinstance(coadd, im.CoaddPsf)
@@ -278,8 +340,14 @@ def test_non_exposure_result_with_stitching_reduce_raises(exposure):
 
 
 def test_views_are_read_only_and_kwargs_pass_through(exposure):
-    config = makeConfig(mapper=RecordingMapper, op="none", cellSizeX=40.0, cellSizeY=40.0,
-                        scaleByFwhm=False, returnSubImages=True)
+    config = makeConfig(
+        mapper=RecordingMapper,
+        op="none",
+        cellSizeX=40.0,
+        cellSizeY=40.0,
+        scaleByFwhm=False,
+        returnSubImages=True,
+    )
     task = im.ImageMapReduceTask(config)
     results = task.run(exposure, someOption=42).result
     assert all(r.kwargs == {"someOption": 42} for r in results)
@@ -309,8 +377,9 @@ def test_mutating_mapper_cannot_modify_input(exposure):
 
 
 def test_force_even_sized(exposure):
-    config = makeConfig(mapper=RecordingMapper, op="none", cellSizeX=9.0, cellSizeY=11.0,
-                        scaleByFwhm=False)
+    config = makeConfig(
+        mapper=RecordingMapper, op="none", cellSizeX=9.0, cellSizeY=11.0, scaleByFwhm=False
+    )
     task = im.ImageMapReduceTask(config)
     results = task.run(exposure, forceEvenSized=True).result
     for b in task.boxes0 + task.boxes1:

@@ -38,7 +38,7 @@ def test_rust_mapper_equals_whole_image_convolution(exposure, op, step):
     ref = ndimage.gaussian_filter(exposure.image.array, 2.0, mode="constant", truncate=4.0)
     np.testing.assert_allclose(out.image.array, ref, atol=1e-12)
     # The variance is convolved with the squared kernel.
-    k = np.exp(-np.arange(-8, 9) ** 2 / 8.0)
+    k = np.exp(-(np.arange(-8, 9) ** 2) / 8.0)
     k /= k.sum()
     k2 = np.outer(k**2, k**2)
     var = exposure.variance.array

@@ -96,8 +96,14 @@ def test_kernel_matches_numpy(seed, op, dtype, nThreads):
         cv[rng.uniform(size=cv.shape) < 0.05] = np.nan
         cm = (1 << rng.integers(0, 8, size=(ch, cw))).astype(np.int32)
         how = rng.choice(["c", "fortran", "step", "transposed", "reversed"])
-        cells.append((box, strided(ci, how), strided(cm, how) if rng.uniform() < 0.8 else None,
-                      strided(cv, how)))
+        cells.append(
+            (
+                box,
+                strided(ci, how),
+                strided(cm, how) if rng.uniform() < 0.8 else None,
+                strided(cv, how),
+            )
+        )
     mask0 = (rng.uniform(size=(h, w)) < 0.1).astype(np.int32) * 4096
     ei, ev, em = numpyReduce(op, outBox, cells, mask0, dtype)
     ki, kv, km, stats = kernelReduce(op, outBox, cells, mask0, dtype, nThreads)
@@ -116,17 +122,19 @@ def test_errors_name_the_cell_and_dtype():
     outside = im.Box2I(im.Point2I(3, 3), im.Extent2I(2, 2))
     c = np.zeros((2, 2), np.float32)
     with pytest.raises(ValueError, match="cell 1: its box"):
-        _core.stitch_accumulate("sum", box, img, msk, var, None,
-                                [(inside, c, None, c), (outside, c, None, c)])
+        _core.stitch_accumulate(
+            "sum", box, img, msk, var, None, [(inside, c, None, c), (outside, c, None, c)]
+        )
     with pytest.raises(TypeError, match="cell 0 image.*float64"):
-        _core.stitch_accumulate("sum", box, img, msk, var, None,
-                                [(inside, c.astype(np.float64), None, c)])
+        _core.stitch_accumulate(
+            "sum", box, img, msk, var, None, [(inside, c.astype(np.float64), None, c)]
+        )
     with pytest.raises(TypeError, match="cell 0 mask.*int32"):
-        _core.stitch_accumulate("sum", box, img, msk, var, None,
-                                [(inside, c, c, c)])
+        _core.stitch_accumulate("sum", box, img, msk, var, None, [(inside, c, c, c)])
     with pytest.raises(ValueError, match="shape"):
-        _core.stitch_accumulate("sum", box, img, msk, var, None,
-                                [(inside, np.zeros((3, 2), np.float32), None, c)])
+        _core.stitch_accumulate(
+            "sum", box, img, msk, var, None, [(inside, np.zeros((3, 2), np.float32), None, c)]
+        )
     with pytest.raises(ValueError, match="weights"):
         _core.stitch_init("average", img, msk, var, None)
     with pytest.raises(ValueError, match="'median'|\"median\""):

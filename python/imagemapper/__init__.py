@@ -9,13 +9,49 @@ from __future__ import annotations
 
 from ._core import Box2I, Extent2I, Point2D, Point2I
 from ._core import __version__ as _core_version
-from ._task import *  # noqa: F403  (explicit list written when the modules settle)
-from ._image import *  # noqa: F403
-from ._psf import *  # noqa: F403
-from ._mapper import *  # noqa: F403
-from ._reducer import *  # noqa: F403
-from ._mapreduce import *  # noqa: F403
 from ._executors import CellFailure, MapperError
-from ._rustmappers import *  # noqa: F403
+from ._image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
+from ._mapper import ImageMapper, ImageMapperConfig
+from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
+from ._psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole, psfFwhm
+from ._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
+from ._rustmappers import RustGaussianConvolveConfig, RustGaussianConvolveMapper
+from ._task import Struct, Task, TaskMetadata, timeMethod
 
-__version__ = _core_version
+__version__: str = _core_version
+
+__all__ = [
+    "LOCAL",
+    "PARENT",
+    "STITCH_OPERATIONS",
+    "Box2I",
+    "CellFailure",
+    "CoaddPsf",
+    "DoubleGaussianPsf",
+    "Exposure",
+    "Extent2I",
+    "GaussianPsf",
+    "Image",
+    "ImageMapReduceConfig",
+    "ImageMapReduceTask",
+    "ImageMapper",
+    "ImageMapperConfig",
+    "ImageOrigin",
+    "ImageReducer",
+    "ImageReducerConfig",
+    "MapperError",
+    "Mask",
+    "MaskedImage",
+    "Point2D",
+    "Point2I",
+    "Psf",
+    "Quadrupole",
+    "RustGaussianConvolveConfig",
+    "RustGaussianConvolveMapper",
+    "Struct",
+    "Task",
+    "TaskMetadata",
+    "__version__",
+    "psfFwhm",
+    "timeMethod",
+]

@@ -81,14 +81,22 @@ class Box2I:
     @overload
     def __init__(self, other: Box2I) -> None: ...
     @overload
-    def __init__(self, minimum: _PointLike, maximum: _PointLike, *, invert: bool = True) -> None: ...
-    @overload
     def __init__(
-        self, *, minimum: _PointLike, maximum: _PointLike | None = None,
-        dimensions: Extent2I | None = None, invert: bool = True,
+        self, minimum: _PointLike, maximum: _PointLike, *, invert: bool = True
     ) -> None: ...
     @overload
-    def __init__(self, corner: _PointLike, dimensions: Extent2I, *, invert: bool = True) -> None: ...
+    def __init__(
+        self,
+        *,
+        minimum: _PointLike,
+        maximum: _PointLike | None = None,
+        dimensions: Extent2I | None = None,
+        invert: bool = True,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self, corner: _PointLike, dimensions: Extent2I, *, invert: bool = True
+    ) -> None: ...
     def getMin(self) -> Point2I: ...
     def getMax(self) -> Point2I: ...
     def getBegin(self) -> Point2I: ...
@@ -154,3 +162,51 @@ def generate_grid(
     fwhm_scale: float | None = None,
     force_even_sized: bool = False,
 ) -> tuple[list[Box2I], list[Box2I]]: ...
+
+_Float2D = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+_Int2D = npt.NDArray[np.int32]
+_Op = Literal["copy", "sum", "average"]
+
+def stitch_init(
+    op: _Op,
+    image: _Float2D,
+    mask: _Int2D,
+    variance: _Float2D,
+    weights: _Int2D | None = None,
+    n_threads: int = 0,
+) -> None: ...
+def stitch_accumulate(
+    op: _Op,
+    out_bbox: Box2I,
+    image: _Float2D,
+    mask: _Int2D,
+    variance: _Float2D,
+    weights: _Int2D | None,
+    cells: list[tuple[Box2I, _Float2D, _Int2D | None, _Float2D]],
+    n_threads: int = 0,
+) -> None: ...
+def stitch_finalize(
+    op: _Op,
+    image: _Float2D,
+    mask: _Int2D,
+    variance: _Float2D,
+    weights: _Int2D | None,
+    bad_bits: int,
+    n_threads: int = 0,
+) -> dict[str, int | float]: ...
+def map_reduce_gaussian(
+    sigma: float,
+    op: _Op,
+    bbox: Box2I,
+    image: _Float2D,
+    mask: _Int2D,
+    variance: _Float2D,
+    cells: list[Box2I],
+    expanded: list[Box2I],
+    out_image: _Float2D,
+    out_mask: _Int2D,
+    out_variance: _Float2D,
+    weights: _Int2D | None,
+    bad_bits: int,
+    n_threads: int = 0,
+) -> dict[str, int | float]: ...

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ._core import Box2I
-from ._image import Exposure
+from ._image import Exposure, Image, Mask, MaskedImage
 from ._task import Struct
 
 _log = logging.getLogger(__name__)
@@ -189,21 +189,25 @@ def _initProcessWorker(payload: bytes) -> None:
     state = pickle.loads(payload)
     keep: list = []
     image = _attachArray(state["image"], keep)
-    mask = _attachArray(state["mask"], keep)
+    mask = Mask(_attachArray(state["mask"], keep), xy0=state["xy0"], planeDict=state["planes"])
     variance = _attachArray(state["variance"], keep)
-    exposure = Exposure.fromArrays(
-        image, mask, variance, xy0=state["xy0"], psf=state["psf"], wcs=state["wcs"]
+    xy0 = state["xy0"]
+    exposure = Exposure(
+        MaskedImage(Image(image, xy0=xy0), mask, Image(variance, xy0=xy0)),
+        psf=state["psf"],
+        wcs=state["wcs"],
     )
-    for name, bit in sorted(state["planes"].items(), key=lambda kv: kv[1]):
-        if name not in exposure.mask.getMaskPlaneDict():
-            exposure.mask.addMaskPlane(name)
     _WORKER_STATE.update(
-        mapper=state["mapper"], exposure=exposure, keep=keep,
+        mapper=state["mapper"],
+        exposure=exposure,
+        keep=keep,
         returnSubImages=state["returnSubImages"],
     )
 
 
-def _runChunkInProcess(chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any]) -> list[Outcome]:
+def _runChunkInProcess(
+    chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any]
+) -> list[Outcome]:
     st = _WORKER_STATE
     return runChunk(
         st["mapper"], st["exposure"], chunk, doClone, st["returnSubImages"], kwargs, portable=True
@@ -228,15 +232,20 @@ def _dumpsMapper(mapper: Any, backend: str) -> bytes:
 class _ProcessPool:
     """A process pool whose workers share the input exposure's pixels."""
 
-    def __init__(self, mapper: Any, exposure: Exposure, nWorkers: int, returnSubImages: bool) -> None:
+    def __init__(
+        self, mapper: Any, exposure: Exposure, nWorkers: int, returnSubImages: bool
+    ) -> None:
         self.nWorkers = nWorkers
         self.executor: ProcessPoolExecutor | None = None
         self._shms: list = []
         mapperBytes = _dumpsMapper(mapper, "processes")
         specs = {}
         mi = exposure.maskedImage
-        for key, arr in (("image", mi.image.array), ("mask", mi.mask.array),
-                         ("variance", mi.variance.array)):
+        for key, arr in (
+            ("image", mi.image.array),
+            ("mask", mi.mask.array),
+            ("variance", mi.variance.array),
+        ):
             shm, spec = _shareArray(np.ascontiguousarray(arr))
             self._shms.append(shm)
             specs[key] = spec
@@ -259,7 +268,9 @@ class _ProcessPool:
     def restart(self) -> None:
         if self.executor is not None:
             self._kill()
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        method = (
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
         self.executor = ProcessPoolExecutor(
             max_workers=self.nWorkers,
             mp_context=multiprocessing.get_context(method),
@@ -414,21 +425,34 @@ def iterOrderedResults(
             ppool.restart()
 
         yield from _drive(
-            chunks, window, psubmit, _waitFutures, pclose, onChunkDone, stats,
-            broken=(BrokenProcessPool,), restart=restart,
+            chunks,
+            window,
+            psubmit,
+            _waitFutures,
+            pclose,
+            onChunkDone,
+            stats,
+            broken=(BrokenProcessPool,),
+            restart=restart,
         )
         return
 
     if backend == "dask":
         yield from _driveDask(
-            client, mapper, exposure, chunks, window, doClone, returnSubImages, kwargs,
-            onChunkDone, stats,
+            client,
+            mapper,
+            exposure,
+            chunks,
+            window,
+            doClone,
+            returnSubImages,
+            kwargs,
+            onChunkDone,
+            stats,
         )
         return
 
-    raise ValueError(
-        f"backend {backend!r} is not one of 'serial', 'threads', 'processes', 'dask'"
-    )
+    raise ValueError(f"backend {backend!r} is not one of 'serial', 'threads', 'processes', 'dask'")
 
 
 def _waitFutures(pending: set) -> set:
@@ -484,9 +508,10 @@ def _drive(
                             "result was returned"
                         )
                     restarts += 1
-                    lost = sorted(set(futureToChunk.values()) | {
-                        i for i in range(nextYield, nextSubmit) if i not in buffer
-                    })
+                    lost = sorted(
+                        set(futureToChunk.values())
+                        | {i for i in range(nextYield, nextSubmit) if i not in buffer}
+                    )
                     futureToChunk.clear()
                     restart()
                     for ci in lost:
@@ -531,8 +556,16 @@ def _driveDask(
 
     def submit(ci: int) -> Any:
         return client.submit(
-            runChunk, mapperF, exposureF, chunks[ci], doClone, returnSubImages, kwargs, True,
-            pure=False, retries=2,
+            runChunk,
+            mapperF,
+            exposureF,
+            chunks[ci],
+            doClone,
+            returnSubImages,
+            kwargs,
+            True,
+            pure=False,
+            retries=2,
         )
 
     def waitAny(pending: set) -> set:

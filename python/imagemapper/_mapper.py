@@ -14,7 +14,6 @@ from ._image import Exposure
 from ._task import Struct, Task
 
 
-
 class ImageMapperConfig(pexConfig.Config):
     """Configuration of an `ImageMapper` (empty; subclasses add fields)."""
 
@@ -72,5 +71,3 @@ class ImageMapper(Task, metaclass=abc.ABCMeta):
             passes the cell through unchanged.
         """
         return Struct(subExposure=subExposure)
-
-

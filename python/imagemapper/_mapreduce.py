@@ -29,7 +29,6 @@ from ._reducer import STITCH_OPERATIONS, ImageReducer
 from ._task import Struct, Task, timeMethod
 
 
-
 def _checkPositive(value: float) -> bool:
     return value is not None and math.isfinite(value) and value > 0
 
@@ -137,7 +136,7 @@ class ImageMapReduceConfig(pexConfig.Config):
             "serial": "one cell after the other in the calling thread",
             "threads": "a pool of threads (numpy/scipy release the GIL)",
             "processes": "a pool of worker processes (the mapper must pickle)",
-            "dask": "a dask.distributed cluster (client passed to the task, or a scheduler address)",
+            "dask": "a dask.distributed cluster (a client passed to the task, or daskScheduler)",
         },
     )
     numWorkers = pexConfig.Field(
@@ -257,8 +256,17 @@ class ImageMapReduceTask(Task):
         bbox = exposure.getBBox()
         return (
             (bbox.getMinX(), bbox.getMinY(), bbox.getWidth(), bbox.getHeight()),
-            c.cellSizeX, c.cellSizeY, c.gridStepX, c.gridStepY, c.borderSizeX, c.borderSizeY,
-            c.adjustGridOption, c.scaleByFwhm, centroids, fwhm, bool(forceEvenSized),
+            c.cellSizeX,
+            c.cellSizeY,
+            c.gridStepX,
+            c.gridStepY,
+            c.borderSizeX,
+            c.borderSizeY,
+            c.adjustGridOption,
+            c.scaleByFwhm,
+            centroids,
+            fwhm,
+            bool(forceEvenSized),
         )
 
     def _psfFwhm(self, exposure: Exposure) -> float:
@@ -331,7 +339,11 @@ class ImageMapReduceTask(Task):
 
     #: Keyword arguments of `run` that are execution options, not mapper arguments.
     EXECUTION_OPTIONS: ClassVar[tuple[str, ...]] = (
-        "backend", "numWorkers", "onMapperError", "progress", "maxCellsInFlight",
+        "backend",
+        "numWorkers",
+        "onMapperError",
+        "progress",
+        "maxCellsInFlight",
     )
 
     @timeMethod
@@ -380,8 +392,10 @@ class ImageMapReduceTask(Task):
         with self._phase("mapReduce"), self._progressBar(len(cells), opts["progress"]) as bar:
             outcomes = self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar)
             if streaming and self._rustPath(doClone):
-                self.log.info("Mapper %s runs in Rust: mapping and stitching without Python "
-                              "per cell.", type(self.mapper).__name__)
+                self.log.info(
+                    "Mapper %s runs in Rust: mapping and stitching without Python per cell.",
+                    type(self.mapper).__name__,
+                )
                 stitcher = reducer._makeStitcher(exposure)
                 assert self.boxes0 is not None and self.boxes1 is not None
                 newExp, stats = stitcher.runRustMapper(self.mapper, self.boxes0, self.boxes1)
@@ -405,7 +419,9 @@ class ImageMapReduceTask(Task):
             else:
                 results: list[Any] = []
                 for batch in outcomes:
-                    results.extend(r for _, r in self._sortOutcomes(batch, failures, opts["onMapperError"]))
+                    results.extend(
+                        r for _, r in self._sortOutcomes(batch, failures, opts["onMapperError"])
+                    )
                 self.log.info("Reducer sub-task: %s", reducer._DefaultName)
                 result = self._reduceImage(results, exposure, **kwargs)
         self.metadata["numFailedCells"] = len(failures)
@@ -420,11 +436,9 @@ class ImageMapReduceTask(Task):
         """Execution options: config values, overridden by ``run`` keywords."""
         c = self.config
         opts = {name: kwargs.pop(name, getattr(c, name)) for name in self.EXECUTION_OPTIONS}
-        allowed = ImageMapReduceConfig.backend.allowed
+        allowed = sorted(k for k in ImageMapReduceConfig.backend.allowed if k is not None)
         if opts["backend"] not in allowed:
-            raise ValueError(
-                f"backend={opts['backend']!r} is not one of {sorted(k for k in allowed if k is not None)}"
-            )
+            raise ValueError(f"backend={opts['backend']!r} is not one of {allowed}")
         if opts["onMapperError"] not in ("raise", "mask"):
             raise ValueError(
                 f"onMapperError={opts['onMapperError']!r} is not one of ['mask', 'raise']"
@@ -464,8 +478,13 @@ class ImageMapReduceTask(Task):
         return self.client
 
     def _iterOutcomes(
-        self, exposure: Exposure, cells: list, doClone: bool, kwargs: dict[str, Any],
-        opts: dict[str, Any], bar: Any,
+        self,
+        exposure: Exposure,
+        cells: list,
+        doClone: bool,
+        kwargs: dict[str, Any],
+        opts: dict[str, Any],
+        bar: Any,
     ) -> Any:
         stats = _Stats()
         self._driverStats = stats
@@ -503,7 +522,9 @@ class ImageMapReduceTask(Task):
                 raise payload.asError()
             self.log.warning(
                 "mapper.run failed on cell %d (%s); masking it: %s",
-                index, payload.bbox, payload.error,
+                index,
+                payload.bbox,
+                payload.error,
             )
             failures.append(payload)
         return good
@@ -555,10 +576,14 @@ class ImageMapReduceTask(Task):
         results: list[Struct] = []
         with self._progressBar(len(cells), opts["progress"]) as bar:
             for batch in self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar):
-                results.extend(r for _, r in self._sortOutcomes(batch, failures, opts["onMapperError"]))
+                results.extend(
+                    r for _, r in self._sortOutcomes(batch, failures, opts["onMapperError"])
+                )
         return results
 
-    def _reduceImage(self, mapperResults: list[Struct], exposure: Exposure, **kwargs: Any) -> Struct:
+    def _reduceImage(
+        self, mapperResults: list[Struct], exposure: Exposure, **kwargs: Any
+    ) -> Struct:
         """Hand the results to the reducer."""
         for name in self.EXECUTION_OPTIONS + ("doClone",):
             kwargs.pop(name, None)

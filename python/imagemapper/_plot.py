@@ -14,16 +14,19 @@ def _matplotlib() -> Any:
     try:
         import matplotlib
 
-        if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "module://matplotlib_inline.backend_inline"):
+        if matplotlib.get_backend().lower() not in (
+            "agg",
+            "pdf",
+            "svg",
+            "module://matplotlib_inline.backend_inline",
+        ):
             import os
 
             if not os.environ.get("DISPLAY"):
                 matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "plotting needs matplotlib: pip install 'imagemapper[plot]'"
-        ) from err
+        raise ImportError("plotting needs matplotlib: pip install 'imagemapper[plot]'") from err
     return plt
 
 
@@ -72,9 +75,13 @@ def plotBoxes(
         import numpy as np
 
         finite = np.asarray(image)[np.isfinite(image)]
-        lo, hi = (np.percentile(finite, [1, 99]) if finite.size else (0, 1))
+        lo, hi = np.percentile(finite, [1, 99]) if finite.size else (0, 1)
         ax.imshow(
-            image, origin="lower", cmap="gray", vmin=lo, vmax=hi,
+            image,
+            origin="lower",
+            cmap="gray",
+            vmin=lo,
+            vmax=hi,
             extent=(x0 - 0.5, fullBBox.getMaxX() + 0.5, y0 - 0.5, fullBBox.getMaxY() + 0.5),
         )
     colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
@@ -83,8 +90,13 @@ def plotBoxes(
         for box, style in ((boxes0[i], "-"), (boxes1[i], "--")):
             ax.add_patch(
                 Rectangle(
-                    (box.getMinX() - 0.5, box.getMinY() - 0.5), box.getWidth(), box.getHeight(),
-                    fill=False, edgecolor=color, linestyle=style, linewidth=1.0,
+                    (box.getMinX() - 0.5, box.getMinY() - 0.5),
+                    box.getWidth(),
+                    box.getHeight(),
+                    fill=False,
+                    edgecolor=color,
+                    linestyle=style,
+                    linewidth=1.0,
                 )
             )
     ax.set_xlim(x0 - 0.5, fullBBox.getMaxX() + 0.5)

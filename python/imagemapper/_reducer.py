@@ -20,7 +20,6 @@ from ._task import Struct, Task
 STITCH_OPERATIONS = ("copy", "sum", "average")
 
 
-
 class ImageReducerConfig(pexConfig.Config):
     """Configuration of an `ImageReducer`."""
 
@@ -113,9 +112,7 @@ class _Stitcher:
         mi = self.out.maskedImage
         self.dtype = mi.image.array.dtype
         self.bbox = self.out.getBBox()
-        self.weights = (
-            np.zeros(mi.image.array.shape, dtype=np.int32) if op == "average" else None
-        )
+        self.weights = np.zeros(mi.image.array.shape, dtype=np.int32) if op == "average" else None
         _core.stitch_init(
             op, mi.image.array, mi.mask.array, mi.variance.array, self.weights, self.nThreads
         )
@@ -128,7 +125,11 @@ class _Stitcher:
     def _cellArrays(self, index: int, result: Any) -> tuple[Box2I, Any, Any, Any]:
         item = getattr(result, "subExposure", None)
         if not isinstance(item, Exposure):
-            found = "no 'subExposure' item" if item is None else f"subExposure of type {type(item).__name__}"
+            found = (
+                "no 'subExposure' item"
+                if item is None
+                else f"subExposure of type {type(item).__name__}"
+            )
             raise TypeError(
                 f"Mapper result for cell {index} has {found}; reduceOperation="
                 f"{self.op!r} expects an Exposure in result.subExposure. "
@@ -205,12 +206,19 @@ class _Stitcher:
         bad = self.badBits()
         mi = self.out.maskedImage
         stats = _core.stitch_finalize(
-            self.op, mi.image.array, mi.mask.array, mi.variance.array, self.weights, bad,
+            self.op,
+            mi.image.array,
+            mi.mask.array,
+            mi.variance.array,
+            self.weights,
+            bad,
             self.nThreads,
         )
         return self._wrapUp(bad, stats)
 
-    def runRustMapper(self, mapper: Any, boxes0: Sequence[Box2I], boxes1: Sequence[Box2I]) -> tuple[Exposure, dict]:
+    def runRustMapper(
+        self, mapper: Any, boxes0: Sequence[Box2I], boxes1: Sequence[Box2I]
+    ) -> tuple[Exposure, dict]:
         """Map a Rust built-in mapper over the grid and stitch, all in Rust
         (``mapper.rustMapReduce``); then finish as `finish` does."""
         bad = self.badBits()
@@ -321,5 +329,3 @@ class ImageReducer(Task):
         return _coaddPsfFrom(
             [_psfComponent(i, res, wcsref) for i, res in enumerate(mapperResults)], self.log
         )
-
-

@@ -66,7 +66,11 @@ class RustGaussianConvolveMapper(ImageMapper):
     _DefaultName: ClassVar[str] = "rustGaussianConvolve"
 
     def rustMapReduce(
-        self, exposure: Exposure, boxes0: list[Box2I], boxes1: list[Box2I], stitcher: Any,
+        self,
+        exposure: Exposure,
+        boxes0: list[Box2I],
+        boxes1: list[Box2I],
+        stitcher: Any,
         badBits: int,
     ) -> dict:
         """Map over every cell and stitch into ``stitcher``'s output, in Rust."""
@@ -78,9 +82,19 @@ class RustGaussianConvolveMapper(ImageMapper):
         if variance.dtype != out.image.array.dtype:
             variance = variance.astype(out.image.array.dtype)
         return _core.map_reduce_gaussian(
-            float(self.config.sigma), stitcher.op, exposure.getBBox(), image,
-            np.asarray(mi.mask.array, dtype=np.int32), variance, list(boxes0), list(boxes1),
-            out.image.array, out.mask.array, out.variance.array, stitcher.weights, badBits,
+            float(self.config.sigma),
+            stitcher.op,
+            exposure.getBBox(),
+            image,
+            np.asarray(mi.mask.array, dtype=np.int32),
+            variance,
+            list(boxes0),
+            list(boxes1),
+            out.image.array,
+            out.mask.array,
+            out.variance.array,
+            stitcher.weights,
+            badBits,
             stitcher.nThreads,
         )
 
@@ -93,8 +107,19 @@ class RustGaussianConvolveMapper(ImageMapper):
         cell = Exposure(expandedSubExposure, ebox, deep=True)
         omi = cell.maskedImage
         _core.map_reduce_gaussian(
-            float(self.config.sigma), "copy", ebox, emi.image.array, emi.mask.array,
-            emi.variance.array, [subExposure.getBBox()], [ebox], omi.image.array,
-            omi.mask.array, omi.variance.array, None, 0, 1,
+            float(self.config.sigma),
+            "copy",
+            ebox,
+            emi.image.array,
+            emi.mask.array,
+            emi.variance.array,
+            [subExposure.getBBox()],
+            [ebox],
+            omi.image.array,
+            omi.mask.array,
+            omi.variance.array,
+            None,
+            0,
+            1,
         )
         return Struct(subExposure=Exposure(cell, subExposure.getBBox(), deep=True))

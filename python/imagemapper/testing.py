@@ -124,7 +124,12 @@ def naiveGrid(
         yoff = int(np.floor(y)) - h // 2
         b0 = clip((x0 + xoff, y0 + yoff, x0 + xoff + w - 1, y0 + yoff + h - 1))
         b1 = clip(
-            (x0 + xoff - bs[0], y0 + yoff - bs[1], x0 + xoff + w - 1 + bs[0], y0 + yoff + h - 1 + bs[1])
+            (
+                x0 + xoff - bs[0],
+                y0 + yoff - bs[1],
+                x0 + xoff + w - 1 + bs[0],
+                y0 + yoff + h - 1 + bs[1],
+            )
         )
         if forceEvenSized:
             b0, b1 = even(b0), even(b1)
@@ -196,7 +201,9 @@ def naiveReduce(
     return out
 
 
-def assertExposuresEqual(a: Exposure, b: Exposure, *, checkPsf: bool = False, msg: Any = "") -> None:
+def assertExposuresEqual(
+    a: Exposure, b: Exposure, *, checkPsf: bool = False, msg: Any = ""
+) -> None:
     """Assert that two exposures have the same box and bit-identical planes.
 
     NaNs compare equal to NaNs in the same places.
@@ -211,4 +218,3 @@ def assertExposuresEqual(a: Exposure, b: Exposure, *, checkPsf: bool = False, ms
         np.testing.assert_array_equal(x, y, err_msg=f"{name} differs {msg}")
     if checkPsf and (a.getPsf() is None) != (b.getPsf() is None):
         raise AssertionError(f"one exposure has a PSF and the other not {msg}")
-
