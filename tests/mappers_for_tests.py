@@ -133,3 +133,21 @@ class NotThreadSafeMapper(im.ImageMapper):
         with self.lock:
             self.active -= 1
         return im.Struct(subExposure=subExposure.clone())
+
+
+class PidConfig(im.ImageMapperConfig):
+    pidDir = pexConfig.Field(dtype=str, doc="folder where workers record their pid", default="")
+    sleep = pexConfig.Field(dtype=float, doc="seconds per cell", default=0.2)
+
+
+class PidRecordingMapper(im.ImageMapper):
+    """Records the worker's pid, then sleeps: a long run to interrupt."""
+
+    ConfigClass = PidConfig
+    _DefaultName = "pidRecording"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        with open(os.path.join(self.config.pidDir, str(os.getpid())), "w") as f:
+            f.write("alive")
+        time.sleep(self.config.sleep)
+        return im.Struct(subExposure=subExposure.clone())

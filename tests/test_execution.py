@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,3 +301,62 @@ def test_bad_execution_options_are_clear():
         task.run(makeExposure(), numWorkers=-1)
     with pytest.raises(ValueError, match="needs a dask.distributed Client"):
         task.run(makeExposure(), backend="dask")
+
+
+INTERRUPT_SCRIPT = """
+import sys, numpy as np
+sys.path.insert(0, {testsDir!r})
+import imagemapper as im
+from mappers_for_tests import PidRecordingMapper
+config = im.ImageMapReduceConfig()
+config.mapper.retarget(PidRecordingMapper)
+config.mapper.pidDir = {pidDir!r}
+config.scaleByFwhm = False
+config.cellSizeX = config.cellSizeY = 8.0
+config.backend = {backend!r}
+config.numWorkers = 2
+config.progress = False
+exp = im.Exposure.fromArrays(np.zeros((200, 200), np.float32))
+print("started", flush=True)
+try:
+    im.ImageMapReduceTask(config).run(exp)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("backend", ["processes", "threads"])
+def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path, backend):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidDir = tmp_path / "pids"
+    pidDir.mkdir()
+    script = INTERRUPT_SCRIPT.format(
+        testsDir=str(Path(__file__).parent), pidDir=str(pidDir), backend=backend
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    deadline = time.monotonic() + 60
+    while not any(pidDir.iterdir()):  # wait until workers are busy
+        assert time.monotonic() < deadline, "workers never started"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    # A hang would raise TimeoutExpired here (400 cells of 0.2 s would take 40 s).
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "interrupted" in out
+    time.sleep(0.5)
+    workerPids = {int(p.name) for p in pidDir.iterdir()} - {proc.pid}
+    alive = []
+    for pid in workerPids:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    assert not alive, f"worker processes still running: {alive}"
