@@ -16,6 +16,16 @@ fn parse_op(op: &str) -> PyResult<ReduceOp> {
     op.parse().map_err(to_pyerr)
 }
 
+/// The numpy name of a Rust element type.
+fn np_name<T>() -> &'static str {
+    match std::any::type_name::<T>() {
+        "f32" => "float32",
+        "f64" => "float64",
+        "i32" => "int32",
+        other => other,
+    }
+}
+
 fn dtype_name(a: &Bound<'_, PyAny>) -> String {
     a.getattr("dtype")
         .and_then(|d| d.str())
@@ -32,7 +42,7 @@ fn rw<'py, T: Element>(a: &Bound<'py, PyAny>, name: &str) -> PyResult<PyReadwrit
     let arr = a.cast::<PyArray2<T>>().map_err(|_| {
         PyTypeError::new_err(format!(
             "output {name}: expected a 2-D numpy array of {}, got {}",
-            std::any::type_name::<T>(),
+            np_name::<T>(),
             dtype_name(a)
         ))
     })?;
@@ -50,8 +60,8 @@ fn ro<'py, T: Element>(a: &Bound<'py, PyAny>, what: &str) -> PyResult<PyReadonly
             .map(|n| n.to_string())
             .unwrap_or_else(|_| "?".to_string());
         PyTypeError::new_err(format!(
-            "{what}: expected a 2-D numpy array of {} (the output's dtype), got dtype {} with {dims} dimension(s)",
-            std::any::type_name::<T>(),
+            "{what}: expected a 2-D numpy array of {}, got dtype {} with {dims} dimension(s)",
+            np_name::<T>(),
             dtype_name(a)
         ))
     })?;
@@ -182,12 +192,7 @@ fn borrow_cells<'py, T: Element>(cells: &Bound<'py, PyList>) -> PyResult<Vec<Cel
         let mask = if m.is_none() {
             None
         } else {
-            Some(ro::<i32>(&m, &format!("cell {i} mask")).map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "cell {i} mask: expected a 2-D numpy array of int32, got {}",
-                    dtype_name(&m)
-                ))
-            })?)
+            Some(ro::<i32>(&m, &format!("cell {i} mask"))?)
         };
         out.push(CellBorrow {
             bbox: bbox.0,
