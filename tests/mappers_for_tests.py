@@ -151,3 +151,23 @@ class PidRecordingMapper(im.ImageMapper):
             f.write("alive")
         time.sleep(self.config.sleep)
         return im.Struct(subExposure=subExposure.clone())
+
+
+class MeanOfExpandedMapper(im.ImageMapper):
+    """Adds the mean of the expanded cell to the cell (border-dependent)."""
+
+    _DefaultName = "meanOfExpanded"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        out = subExposure.clone()
+        out.image.array[:] += np.float32(expandedSubExposure.image.array.mean())
+        return im.Struct(subExposure=out)
+
+
+class AddOneMapper(im.ImageMapper):
+    _DefaultName = "addOne"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        out = subExposure.clone()
+        out.image.array[:] += np.float32(1.0)
+        return im.Struct(subExposure=out)

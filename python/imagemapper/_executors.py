@@ -128,7 +128,13 @@ def runChunk(
     out: list[Outcome] = []
     for index, box0, box1 in chunk:
         try:
-            if doClone:
+            if hasattr(exposure, "readExposure"):
+                # A lazy source (out-of-core input): read only the expanded
+                # cell; the cell is a view of it.
+                local = exposure.readExposure(box1)
+                sub = Exposure(local, box0, deep=doClone, writeable=doClone)
+                expanded = local if doClone else Exposure(local, box1, writeable=False)
+            elif doClone:
                 sub = Exposure(exposure, box0, deep=True)
                 expanded = Exposure(exposure, box1, deep=True)
             else:
