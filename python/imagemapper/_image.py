@@ -128,6 +128,24 @@ def _native(array: np.ndarray) -> np.ndarray:
     return array.astype(array.dtype.newbyteorder("="))
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array`` that cannot be made writeable again.
+
+    Clearing ``flags.writeable`` alone is not enough: numpy lets anyone set
+    it back to True while the memory's owner is writeable. A view whose
+    base is a read-only `memoryview` refuses that, so a mapper cannot
+    modify the input through the views it is handed.
+    """
+    if array.size:
+        try:
+            return np.asarray(memoryview(array).toreadonly())
+        except (BufferError, TypeError, ValueError):  # pragma: no cover - exotic dtypes
+            pass
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def _owned(array: np.ndarray) -> np.ndarray:
     """Return ``array`` if it owns its memory, else a copy."""
     return array if array.flags.owndata and array.base is None else array.copy()
@@ -323,7 +341,7 @@ class _ImageBase:
         if deep:
             array = array.copy()
         if not writeable:
-            array.flags.writeable = False
+            array = _read_only(array)
         return self._derive(array, x0, y0, share=not deep and writeable)
 
     def _init_view(

@@ -67,7 +67,11 @@ class ImageMapper(Task, metaclass=abc.ABCMeta):
         -------
         result : `Struct`
             The cell's result. For a stitching reduce it must hold the
-            processed exposure as ``subExposure``. This base implementation
-            passes the cell through unchanged.
+            processed exposure as ``subExposure``: any box inside the input
+            exposure (usually the cell's), with arrays of that box's shape;
+            its pixels are cast to the input's dtype (a float64 result of a
+            float32 input is rounded to float32). A box outside the input or
+            mis-shaped arrays raise ``ValueError`` naming the cell. This base
+            implementation passes the cell through unchanged.
         """
         return Struct(subExposure=subExposure)

@@ -21,6 +21,8 @@ import lsst.pex.config as pexConfig
 
 from . import _core
 from ._core import Box2I
+from ._edges import EdgeHaloMapper, keepCellShape
+from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
 from ._image import Exposure
 from ._mapper import ImageMapper
@@ -35,6 +37,65 @@ def _checkPositive(value: float) -> bool:
 
 def _checkNonNegative(value: float) -> bool:
     return value is not None and math.isfinite(value) and value >= 0
+
+
+class _Field(pexConfig.Field):
+    """A `lsst.pex.config.Field` whose rejection message says what is allowed.
+
+    pex_config's own message for a failed ``check`` is only "Value 0.0 is not
+    a valid value"; this one adds ``expected`` ("a finite number > 0"), so
+    that the `~lsst.pex.config.FieldValidationError` names the field, the bad
+    value and the allowed range.
+    """
+
+    def __init__(
+        self,
+        doc: str,
+        dtype: type,
+        default: Any,
+        check: Any,
+        expected: str,
+        optional: bool = False,
+    ) -> None:
+        from lsst.pex.config.callStack import getStackFrame
+
+        self.expected = expected
+        if dtype not in self.supportedTypes:
+            raise ValueError(f"Unsupported Field dtype {dtype}")
+        # As Field.__init__, but recording the config class body (our
+        # caller) as the field's definition.
+        self._setup(
+            doc=doc,
+            dtype=dtype,
+            default=default,
+            check=check,
+            optional=optional,
+            source=getStackFrame(),
+            deprecated=None,
+        )
+
+    def _rejection(self, value: Any) -> str:
+        return f"Value {value!r} is not allowed; expected {self.expected}"
+
+    def _validateValue(self, value: Any) -> None:
+        if (
+            value is not None
+            and isinstance(value, self.dtype)
+            and self.check is not None
+            and not self.check(value)
+        ):
+            raise ValueError(self._rejection(value))
+        super()._validateValue(value)
+
+    def validate(self, instance: Any) -> None:
+        value = self.__get__(instance)
+        if value is not None and self.check is not None and not self.check(value):
+            raise pexConfig.FieldValidationError(self, instance, self._rejection(value))
+        super().validate(instance)
+
+
+# Error messages name the field class: read "Field 'cellSizeX' failed validation".
+_Field.__name__ = _Field.__qualname__ = "Field"
 
 
 class ImageMapReduceConfig(pexConfig.Config):
@@ -62,42 +123,48 @@ class ImageMapReduceConfig(pexConfig.Config):
         optional=True,
         default=None,
     )
-    cellSizeX = pexConfig.Field(
+    cellSizeX = _Field(
         dtype=float,
         doc="Cell width in pixels (× PSF FWHM when scaleByFwhm).",
         default=10.0,
+        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
         check=_checkPositive,
     )
-    cellSizeY = pexConfig.Field(
+    cellSizeY = _Field(
         dtype=float,
         doc="Cell height in pixels (× PSF FWHM when scaleByFwhm).",
         default=10.0,
+        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
         check=_checkPositive,
     )
-    gridStepX = pexConfig.Field(
+    gridStepX = _Field(
         dtype=float,
         doc="Distance between cell centres in x (× FWHM when scaleByFwhm); "
         "ignored when adjustGridOption is 'spacing'.",
         default=10.0,
+        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
         check=_checkPositive,
     )
-    gridStepY = pexConfig.Field(
+    gridStepY = _Field(
         dtype=float,
         doc="Distance between cell centres in y (see gridStepX).",
         default=10.0,
+        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
         check=_checkPositive,
     )
-    borderSizeX = pexConfig.Field(
+    borderSizeX = _Field(
         dtype=float,
         doc="Extra pixels on each side of a cell in x, for the expanded cell "
         "(× FWHM when scaleByFwhm).",
         default=5.0,
+        expected="a finite number >= 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
         check=_checkNonNegative,
     )
-    borderSizeY = pexConfig.Field(
+    borderSizeY = _Field(
         dtype=float,
         doc="Extra pixels on each side of a cell in y (see borderSizeX).",
         default=5.0,
+        expected="a finite number >= 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
         check=_checkNonNegative,
     )
     adjustGridOption = pexConfig.ChoiceField(
@@ -139,10 +206,11 @@ class ImageMapReduceConfig(pexConfig.Config):
             "dask": "a dask.distributed cluster (a client passed to the task, or daskScheduler)",
         },
     )
-    numWorkers = pexConfig.Field(
+    numWorkers = _Field(
         dtype=int,
         doc="Number of workers (threads/processes) and stitching threads; 0 = all usable CPUs.",
         default=0,
+        expected="an integer >= 0 (0 = all usable CPUs)",
         check=lambda n: n is not None and n >= 0,
     )
     onMapperError = pexConfig.ChoiceField(
@@ -162,11 +230,12 @@ class ImageMapReduceConfig(pexConfig.Config):
         optional=True,
         default=None,
     )
-    maxCellsInFlight = pexConfig.Field(
+    maxCellsInFlight = _Field(
         dtype=int,
         doc="Most cells submitted to workers but not yet stitched, which bounds the memory "
         "held by results; 0 = four chunks per worker.",
         default=0,
+        expected="an integer >= 0 (0 = four chunks per worker)",
         check=lambda n: n is not None and n >= 0,
     )
     daskScheduler = pexConfig.Field(
@@ -175,6 +244,31 @@ class ImageMapReduceConfig(pexConfig.Config):
         "passed to the task.",
         optional=True,
         default=None,
+    )
+    edgeMode = pexConfig.ChoiceField(
+        dtype=str,
+        optional=False,
+        doc="What the mapper sees beyond the image edge in an expanded cell.",
+        default="clip",
+        allowed={
+            "clip": "the expanded cell is clipped to the image (the LSST reference)",
+            "reflect": "padded to the full border by reflection about the edge, the edge pixel "
+            "repeated (d c b a | a b c d; scipy.ndimage 'reflect')",
+            "nearest": "padded with the nearest edge pixel",
+            "constant": "padded with edgeConstant (mask and variance 0)",
+        },
+    )
+    edgeConstant = pexConfig.Field(
+        dtype=float,
+        doc="Image value of the padding for edgeMode='constant'.",
+        default=0.0,
+    )
+    keepCellShape = pexConfig.Field(
+        dtype=bool,
+        doc="Shift cells clipped by the image edge inward so that every cell has the same "
+        "shape (and every expanded cell too, by padding with edgeMode or, for 'clip', by "
+        "shifting it inside the image), so that cells can be batched.",
+        default=False,
     )
 
     def validate(self) -> None:
@@ -267,6 +361,8 @@ class ImageMapReduceTask(Task):
             centroids,
             fwhm,
             bool(forceEvenSized),
+            c.keepCellShape,
+            c.edgeMode,
         )
 
     def _psfFwhm(self, exposure: Exposure) -> float:
@@ -289,8 +385,9 @@ class ImageMapReduceTask(Task):
         Raises
         ------
         ValueError
-            For a grid configuration that gives no valid cell size, or
-            ``scaleByFwhm`` without a PSF.
+            For a grid configuration that gives no valid cell size, an
+            exposure with no pixel, an explicit centroid outside the exposure,
+            or ``scaleByFwhm`` without a PSF.
         RuntimeError
             When ``forceEvenSized`` cannot make a box even-sized.
         """
@@ -302,12 +399,41 @@ class ImageMapReduceTask(Task):
                 f"cellCentroidsX has {len(cx)} values but cellCentroidsY has {len(cy)}; "
                 "expected the same number"
             )
+        bbox = exposure.getBBox()
+        # From the array when there is one: an empty Box2I forgets which
+        # dimension was 0. (Out-of-core sources have a box only.)
+        mi = getattr(exposure, "maskedImage", None)
+        if mi is not None:
+            height, width = mi.image.array.shape
+        else:
+            width, height = bbox.getWidth(), bbox.getHeight()
+        if width < 1 or height < 1:
+            raise ValueError(
+                f"the exposure is {width} x {height} pixels; expected at least 1 pixel in "
+                "each dimension to lay a grid of cells over"
+            )
+        for i, (x, y) in enumerate(zip(cx, cy)):
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError(
+                    f"cellCentroidsX[{i}], cellCentroidsY[{i}] = ({x!r}, {y!r}) is not finite; "
+                    "expected pixel coordinates relative to the exposure's origin"
+                )
+            if not (0 <= x < width and 0 <= y < height):
+                # The reference keeps such cells clipped to the image (or drops
+                # them when nothing is left): keep its box lists, but say so.
+                self.log.warning(
+                    "cellCentroidsX[%d], cellCentroidsY[%d] = (%r, %r) is outside the exposure; "
+                    "expected 0 <= x < %d and 0 <= y < %d (centroids are relative to the "
+                    "exposure's origin xy0 = (%d, %d), not parent coordinates): its cell is "
+                    "clipped to the image, or dropped if nothing is left",
+                    i, i, x, y, width, height, bbox.getMinX(), bbox.getMinY(),
+                )
         fwhm = None
         if not cx and c.scaleByFwhm:
             fwhm = self._psfFwhm(exposure)
             self.log.info("Scaling grid parameters by %f", fwhm)
         boxes0, boxes1 = _core.generate_grid(
-            exposure.getBBox(),
+            bbox,
             cell_size=(c.cellSizeX, c.cellSizeY),
             grid_step=(c.gridStepX, c.gridStepY),
             border_size=(c.borderSizeX, c.borderSizeY),
@@ -318,6 +444,21 @@ class ImageMapReduceTask(Task):
             force_even_sized=bool(forceEvenSized),
         )
         self.boxes0, self.boxes1 = list(boxes0), list(boxes1)
+        if c.keepCellShape:
+            self.boxes0, self.boxes1 = keepCellShape(
+                self.boxes0,
+                self.boxes1,
+                bbox,
+                self._borderPixels(exposure),
+                c.edgeMode != "clip",
+            )
+        if not self.boxes0:
+            self.log.warning(
+                "The grid over the %d x %d exposure has no cell (every cell would be a single "
+                "pixel or less): the stitched result will be all NaN and flagged.",
+                width,
+                height,
+            )
         self._gridKey = self._gridConfigKey(exposure, forceEvenSized)
         self._generatedBoxes = (self.boxes0, self.boxes1)
         return self.boxes0, self.boxes1
@@ -384,13 +525,23 @@ class ImageMapReduceTask(Task):
         self.log.info("Processing %d sub-exposures", len(cells))
         reducer = self.reducer
         reducer.numThreads = opts["numWorkers"]
+        reducer.cellBoxes = self.boxes0
         streaming = (
             type(reducer).run is ImageReducer.run
             and reducer.config.reduceOperation in STITCH_OPERATIONS
         )
         failures: list[CellFailure] = []
-        with self._phase("mapReduce"), self._progressBar(len(cells), opts["progress"]) as bar:
-            outcomes = self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar)
+        with (
+            self._phase("mapReduce"),
+            self._progressBar(len(cells), opts["progress"]) as bar,
+            # Closed on every exit: an error raised while stitching (a bad
+            # result) must shut the worker pool down here, not whenever the
+            # generator is garbage-collected, possibly on a pool thread
+            # ("cannot join current thread").
+            contextlib.closing(
+                self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar)
+            ) as outcomes,
+        ):
             if streaming and self._rustPath(doClone):
                 self.log.info(
                     "Mapper %s runs in Rust: mapping and stitching without Python per cell.",
@@ -415,7 +566,7 @@ class ImageMapReduceTask(Task):
                     del batch, good
                 newExp, stats = stitcher.finish()
                 self._recordOverlap(stats)
-                result = Struct(exposure=newExp)
+                result = Struct(exposure=newExp, **stitcher.extraItems())
             else:
                 results: list[Any] = []
                 for batch in outcomes:
@@ -466,6 +617,8 @@ class ImageMapReduceTask(Task):
         """Whether the mapper is written in Rust and can run entirely there."""
         return (
             callable(getattr(self.mapper, "rustMapReduce", None))
+            and self.reducer.config.reduceOperation in ("copy", "sum", "average")
+            and self.config.edgeMode == "clip"
             and not self.config.returnSubImages
             and not doClone
         )
@@ -490,7 +643,7 @@ class ImageMapReduceTask(Task):
         self._driverStats = stats
         gen = iterOrderedResults(
             backend=opts["backend"],
-            mapper=self.mapper,
+            mapper=self._cellMapper(exposure),
             exposure=exposure,
             cells=cells,
             nWorkers=opts["numWorkers"],
@@ -574,8 +727,13 @@ class ImageMapReduceTask(Task):
         cells = self._cellList(exposure, kwargs.get("forceEvenSized", False))
         failures: list[CellFailure] = []
         results: list[Struct] = []
-        with self._progressBar(len(cells), opts["progress"]) as bar:
-            for batch in self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar):
+        with (
+            self._progressBar(len(cells), opts["progress"]) as bar,
+            contextlib.closing(
+                self._iterOutcomes(exposure, cells, doClone, kwargs, opts, bar)
+            ) as outcomes,
+        ):
+            for batch in outcomes:
                 results.extend(
                     r for _, r in self._sortOutcomes(batch, failures, opts["onMapperError"])
                 )
@@ -594,6 +752,73 @@ class ImageMapReduceTask(Task):
     def _numWorkers(self) -> int:
         n = self.config.numWorkers
         return n if n > 0 else _usableCpus()
+
+    # ------------------------------------------------------- edges, border
+
+    def _borderPixels(self, exposure: Exposure) -> tuple[int, int]:
+        """The border in pixels (x, y), scaled by the PSF FWHM as the grid is."""
+        c = self.config
+        scale = 1.0
+        if not (c.cellCentroidsX or []) and c.scaleByFwhm:
+            scale = self._psfFwhm(exposure)
+        return round(c.borderSizeX * scale), round(c.borderSizeY * scale)
+
+    def _cellMapper(self, exposure: Exposure) -> Any:
+        """The mapper handed to the executors: the mapper itself, or (for
+        ``edgeMode`` other than ``clip``) an `EdgeHaloMapper` around it."""
+        c = self.config
+        if c.edgeMode == "clip":
+            return self.mapper
+        border = self._borderPixels(exposure)
+        return EdgeHaloMapper(self.mapper, border, c.edgeMode, c.edgeConstant)
+
+    def checkBorder(
+        self, exposure: Exposure, nCells: int = 5, seed: int = 0, **kwargs: Any
+    ) -> Struct:
+        """Check that the border is wide enough for the mapper.
+
+        Runs the mapper on ``nCells`` randomly chosen cells twice, with the
+        configured border b and with 2b (the expanded cell grown by b more,
+        clipped to the exposure), and compares the outputs inside the cells.
+        A border that covers the mapper's footprint gives a difference of
+        (close to) 0.
+
+        Parameters
+        ----------
+        exposure : `Exposure`
+            The input (never modified).
+        nCells : `int`
+            How many cells to try (at most all of them).
+        seed : `int`
+            Seed of the random choice of cells.
+        **kwargs
+            Passed to ``mapper.run``.
+
+        Returns
+        -------
+        result : `Struct`
+            ``maxDifference`` (the largest absolute difference over the
+            cells), ``cells`` (one `Struct` per cell: ``index``, ``bbox``,
+            ``expandedBBox``, ``wideBBox``, ``maxDifference``, ``maxAbsValue``,
+            ``nNanMismatch``) and ``border`` (pixels, x and y).
+        """
+        result = _checkBorder(self, exposure, nCells=nCells, seed=seed, **kwargs)
+        for cell in result.cells:
+            self.log.info(
+                "checkBorder: cell %d %s: max |difference| %g (max |value| %g)",
+                cell.index,
+                cell.bbox,
+                cell.maxDifference,
+                cell.maxAbsValue,
+            )
+        self.log.info(
+            "checkBorder: border %s vs twice that: max |difference| %g over %d cells",
+            result.border,
+            result.maxDifference,
+            len(result.cells),
+        )
+        self.metadata["checkBorderMaxDifference"] = result.maxDifference
+        return result
 
     # ------------------------------------------------------------- helpers
 

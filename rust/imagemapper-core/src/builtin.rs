@@ -6,17 +6,29 @@ use crate::driver::{CellInput, CellOutput};
 use crate::error::{Error, Result};
 use crate::stitch::Pixel;
 
+/// The largest kernel half-width [`gaussian_kernel`] builds (2^20 pixels).
+pub const MAX_KERNEL_RADIUS: i64 = 1 << 20;
+
 /// A normalised 1-D Gaussian kernel of half-width `ceil(4 sigma)`.
 ///
 /// # Errors
-/// [`Error::InvalidValue`] for a non-finite or non-positive `sigma`.
+/// [`Error::InvalidValue`] for a non-finite or non-positive `sigma`, or one
+/// whose kernel would be wider than [`MAX_KERNEL_RADIUS`] on each side.
 pub fn gaussian_kernel(sigma: f64) -> Result<Vec<f64>> {
     if !sigma.is_finite() || sigma <= 0.0 {
         return Err(Error::InvalidValue(format!(
             "sigma = {sigma} must be a positive finite number of pixels"
         )));
     }
-    let r = (4.0 * sigma).ceil() as i64;
+    let radius = (4.0 * sigma).ceil();
+    if radius > MAX_KERNEL_RADIUS as f64 {
+        return Err(Error::InvalidValue(format!(
+            "sigma = {sigma} gives a kernel half-width of {radius} pixels; expected sigma of at \
+             most {} pixels (half-width {MAX_KERNEL_RADIUS})",
+            MAX_KERNEL_RADIUS / 4
+        )));
+    }
+    let r = radius as i64;
     let mut k: Vec<f64> = (-r..=r)
         .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
         .collect();

@@ -385,6 +385,22 @@ fn arange(start: i64, stop: i64, step: i64) -> Vec<i64> {
     out
 }
 
+/// The most cells a generated grid may have (2^26, about 67 million): the
+/// boxes of such a grid already take 2 GiB, and larger requests come from a
+/// cell size or step far too small for the image.
+pub const MAX_CELLS: u64 = 1 << 26;
+
+/// How many centres [`axis_centres`] gives on one axis, computed without
+/// building them (`extent`, `cell`, `step` >= 1 where used).
+fn axis_count(extent: i64, cell: i64, step: i64, adjust: AdjustGrid) -> u64 {
+    let n = match adjust {
+        AdjustGrid::Spacing => extent.div_euclid(cell.max(1)) + 1,
+        // arange(half, extent + half, step): ceil(extent / step) values.
+        AdjustGrid::Size | AdjustGrid::None => (extent + step.max(1) - 1).div_euclid(step.max(1)),
+    };
+    u64::try_from(n.max(0)).unwrap_or(0)
+}
+
 /// The floored grid centres of one axis and the (possibly adjusted) cell size.
 fn axis_centres(extent: i64, cell: i64, step: i64, adjust: AdjustGrid) -> (Vec<i64>, i64) {
     match adjust {
@@ -522,11 +538,35 @@ pub fn generate_grid(bbox: &Box2I, spec: &GridSpec) -> Result<Grid> {
         }
         let fwhm = spec.fwhm_scale;
         let cell_used = spec.adjust != AdjustGrid::Size;
+        let mut px = [(0i64, 0i64); 2];
         for a in 0..2 {
             let c = to_pixels("cellSize", AXIS[a], spec.cell_size[a], fwhm, cell_used)?;
             let s = to_pixels("gridStep", AXIS[a], spec.grid_step[a], fwhm, true)?;
             border[a] = to_pixels("borderSize", AXIS[a], spec.border_size[a], fwhm, false)?;
-            let (centres, c) = axis_centres(extent[a], c, s, spec.adjust);
+            px[a] = (c, s);
+        }
+        // Refuse absurd grids before building them (they would exhaust the
+        // memory or loop for hours).
+        let counts = [0, 1].map(|a| axis_count(extent[a], px[a].0, px[a].1, spec.adjust));
+        let total = counts[0].saturating_mul(counts[1]);
+        if total > MAX_CELLS {
+            return Err(Error::InvalidValue(format!(
+                "the grid would have {} x {} = {total} cells for a {} x {} pixel exposure \
+                 (cellSize = ({}, {}), gridStep = ({}, {}) pixels, adjustGridOption = {}); \
+                 expected at most {MAX_CELLS} cells: use larger cells or steps",
+                counts[0],
+                counts[1],
+                extent[0],
+                extent[1],
+                px[0].0,
+                px[1].0,
+                px[0].1,
+                px[1].1,
+                spec.adjust
+            )));
+        }
+        for a in 0..2 {
+            let (centres, c) = axis_centres(extent[a], px[a].0, px[a].1, spec.adjust);
             axes[a] = centres;
             cell[a] = c;
         }

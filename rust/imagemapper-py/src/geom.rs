@@ -4,7 +4,7 @@
 
 use imagemapper_core::geom as core;
 use pyo3::basic::CompareOp;
-use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PySlice, PyTuple};
 
@@ -18,6 +18,19 @@ fn index2(i: isize, what: &str) -> PyResult<usize> {
             "{what} index {i} out of range (0 or 1)"
         ))),
     }
+}
+
+/// `a op b` in 32 bits, or `OverflowError` naming the operands (lsst.geom
+/// wraps silently in C++; a wrong coordinate is worse than an error).
+fn ck(a: i32, op: &str, b: i32, r: Option<i32>) -> PyResult<i32> {
+    r.ok_or_else(|| {
+        PyOverflowError::new_err(format!(
+            "{a} {op} {b} does not fit in a 32-bit integer coordinate; expected a result in \
+             [{}, {}]",
+            i32::MIN,
+            i32::MAX
+        ))
+    })
 }
 
 // ---------------------------------------------------------------- Point2I
@@ -102,26 +115,29 @@ impl Point2I {
         Ok((slf.get_type().into_any(), (p.x, p.y)))
     }
     /// ``point + extent -> Point2I``.
-    fn __add__(&self, other: Extent2I) -> Self {
-        Self(core::Point2I::new(
-            self.0.x.wrapping_add(other.0.x),
-            self.0.y.wrapping_add(other.0.y),
-        ))
+    fn __add__(&self, other: Extent2I) -> PyResult<Self> {
+        let (a, b) = (self.0, other.0);
+        Ok(Self(core::Point2I::new(
+            ck(a.x, "+", b.x, a.x.checked_add(b.x))?,
+            ck(a.y, "+", b.y, a.y.checked_add(b.y))?,
+        )))
     }
     /// ``point - point -> Extent2I``; ``point - extent -> Point2I``.
     fn __sub__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
         let py = other.py();
         if let Ok(p) = other.extract::<Point2I>() {
+            let (a, b) = (self.0, p.0);
             let e = Extent2I(core::Extent2I::new(
-                self.0.x.wrapping_sub(p.0.x),
-                self.0.y.wrapping_sub(p.0.y),
+                ck(a.x, "-", b.x, a.x.checked_sub(b.x))?,
+                ck(a.y, "-", b.y, a.y.checked_sub(b.y))?,
             ));
             return Ok(Py::new(py, e)?.into_any());
         }
         if let Ok(e) = other.extract::<Extent2I>() {
+            let (a, b) = (self.0, e.0);
             let p = Point2I(core::Point2I::new(
-                self.0.x.wrapping_sub(e.0.x),
-                self.0.y.wrapping_sub(e.0.y),
+                ck(a.x, "-", b.x, a.x.checked_sub(b.x))?,
+                ck(a.y, "-", b.y, a.y.checked_sub(b.y))?,
             ));
             return Ok(Py::new(py, p)?.into_any());
         }
@@ -295,31 +311,35 @@ impl Extent2I {
         let e = slf.get().0;
         Ok((slf.get_type().into_any(), (e.x, e.y)))
     }
-    fn __add__(&self, other: Extent2I) -> Self {
-        Self(core::Extent2I::new(
-            self.0.x.wrapping_add(other.0.x),
-            self.0.y.wrapping_add(other.0.y),
-        ))
+    fn __add__(&self, other: Extent2I) -> PyResult<Self> {
+        let (a, b) = (self.0, other.0);
+        Ok(Self(core::Extent2I::new(
+            ck(a.x, "+", b.x, a.x.checked_add(b.x))?,
+            ck(a.y, "+", b.y, a.y.checked_add(b.y))?,
+        )))
     }
-    fn __sub__(&self, other: Extent2I) -> Self {
-        Self(core::Extent2I::new(
-            self.0.x.wrapping_sub(other.0.x),
-            self.0.y.wrapping_sub(other.0.y),
-        ))
+    fn __sub__(&self, other: Extent2I) -> PyResult<Self> {
+        let (a, b) = (self.0, other.0);
+        Ok(Self(core::Extent2I::new(
+            ck(a.x, "-", b.x, a.x.checked_sub(b.x))?,
+            ck(a.y, "-", b.y, a.y.checked_sub(b.y))?,
+        )))
     }
-    fn __neg__(&self) -> Self {
-        Self(core::Extent2I::new(
-            self.0.x.wrapping_neg(),
-            self.0.y.wrapping_neg(),
-        ))
+    fn __neg__(&self) -> PyResult<Self> {
+        let a = self.0;
+        Ok(Self(core::Extent2I::new(
+            ck(0, "-", a.x, a.x.checked_neg())?,
+            ck(0, "-", a.y, a.y.checked_neg())?,
+        )))
     }
-    fn __mul__(&self, k: i32) -> Self {
-        Self(core::Extent2I::new(
-            self.0.x.wrapping_mul(k),
-            self.0.y.wrapping_mul(k),
-        ))
+    fn __mul__(&self, k: i32) -> PyResult<Self> {
+        let a = self.0;
+        Ok(Self(core::Extent2I::new(
+            ck(a.x, "*", k, a.x.checked_mul(k))?,
+            ck(a.y, "*", k, a.y.checked_mul(k))?,
+        )))
     }
-    fn __rmul__(&self, k: i32) -> Self {
+    fn __rmul__(&self, k: i32) -> PyResult<Self> {
         self.__mul__(k)
     }
     /// The extent as a point.
