@@ -210,3 +210,52 @@ def map_reduce_gaussian(
     bad_bits: int,
     n_threads: int = 0,
 ) -> dict[str, int | float]: ...
+
+_BlendOp = Literal["weighted", "owner", "max", "min"]
+_Window = Literal["linear", "cosine", "gaussian"]
+_VariancePolicy = Literal["correlated", "independent"]
+_Geom = tuple[tuple[int, int, int, int], tuple[float, float]]
+
+def blend_init(
+    op: _BlendOp,
+    image: _Float2D,
+    mask: _Int2D,
+    variance: _Float2D,
+    weights: npt.NDArray[np.float64] | None = None,
+    n_threads: int = 0,
+) -> None: ...
+def blend_accumulate(
+    op: _BlendOp,
+    out_bbox: Box2I,
+    image: _Float2D,
+    mask: _Int2D,
+    variance: _Float2D,
+    weights: npt.NDArray[np.float64] | None,
+    cells: list[tuple[Box2I, _Float2D, _Int2D | None, _Float2D]],
+    geoms: Sequence[_Geom],
+    window: _Window = "cosine",
+    inverse_variance: bool = False,
+    variance_policy: _VariancePolicy = "correlated",
+    n_threads: int = 0,
+) -> None: ...
+def blend_finalize(
+    op: _BlendOp,
+    image: _Float2D,
+    mask: _Int2D,
+    variance: _Float2D,
+    weights: npt.NDArray[np.float64] | None,
+    bad_bits: int,
+    variance_policy: _VariancePolicy = "correlated",
+    n_threads: int = 0,
+) -> dict[str, int | float]: ...
+def cell_ramps(
+    cells: Sequence[Box2I], max_fraction: float = 0.5
+) -> list[tuple[int, int, int, int]]: ...
+def mesh_bilinear(
+    xs: Sequence[float],
+    ys: Sequence[float],
+    values: npt.NDArray[np.float64],
+    bbox: Box2I,
+    out: _Float2D,
+    n_threads: int = 0,
+) -> None: ...

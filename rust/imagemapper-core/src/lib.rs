@@ -2,6 +2,8 @@
 //!
 //! * [`geom`]: `lsst.geom`-style points, extents and inclusive integer boxes;
 //! * [`grid`]: the cell grid of `ImageMapReduceTask` (cells and expanded cells);
+//! * [`blend`]: `weighted`, `owner`, `max`, `min` reduces and the `mesh`
+//!   interpolation;
 //! * [`stitch`]: NaN-aware, mask-OR'ing, deterministic parallel stitching of
 //!   per-cell results into an output image;
 //! * [`driver`]: run a Rust closure on every cell (rayon) and stitch, with no
@@ -9,6 +11,7 @@
 //!
 //! This crate never depends on Python; `imagemapper-py` wraps it.
 
+pub mod blend;
 pub mod builtin;
 pub mod driver;
 pub mod error;

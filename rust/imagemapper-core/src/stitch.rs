@@ -134,11 +134,16 @@ pub struct StitchStats {
     pub n_zero_weight: u64,
 }
 
-fn shape_of(b: &Box2I) -> (usize, usize) {
+pub(crate) fn shape_of(b: &Box2I) -> (usize, usize) {
     (b.height().max(0) as usize, b.width().max(0) as usize)
 }
 
-fn check_plane(name: &str, got: (usize, usize), want: (usize, usize), bbox: &Box2I) -> Result<()> {
+pub(crate) fn check_plane(
+    name: &str,
+    got: (usize, usize),
+    want: (usize, usize),
+    bbox: &Box2I,
+) -> Result<()> {
     if got != want {
         return Err(Error::Shape(format!(
             "output {name} has shape {got:?} but the output box {bbox} needs {want:?} (rows, columns)"
@@ -161,7 +166,7 @@ fn check_output<T>(op: ReduceOp, out: &OutputMut<'_, T>) -> Result<()> {
     }
 }
 
-fn check_cells<T>(out_bbox: &Box2I, cells: &[CellView<'_, T>]) -> Result<()> {
+pub(crate) fn check_cells<T>(out_bbox: &Box2I, cells: &[CellView<'_, T>]) -> Result<()> {
     for (i, c) in cells.iter().enumerate() {
         if !out_bbox.contains_box(&c.bbox) {
             return Err(Error::Shape(format!(
@@ -189,17 +194,18 @@ fn check_cells<T>(out_bbox: &Box2I, cells: &[CellView<'_, T>]) -> Result<()> {
     Ok(())
 }
 
-/// A cached rayon pool with `n` threads (0: all available cores).
+/// A cached rayon pool with `n` threads (0: all available cores; at most
+/// four per core).
 ///
 /// # Errors
 /// [`Error::Runtime`] when the pool cannot be built.
 pub fn thread_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let n = if n == 0 {
-        std::thread::available_parallelism().map_or(1, |v| v.get())
-    } else {
-        n
-    };
+    let cores = std::thread::available_parallelism().map_or(1, |v| v.get());
+    // Stitching gives the same bits for any thread count, so an absurd
+    // request (numWorkers = 10**6) is clamped rather than spawning threads
+    // until the system refuses.
+    let n = if n == 0 { cores } else { n.min(4 * cores) };
     let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
     let mut guard = pools
         .lock()
@@ -226,7 +232,7 @@ struct Band<'a, T> {
     weights: Option<ArrayViewMut2<'a, i32>>,
 }
 
-fn band_rows(height: usize, n_threads: usize) -> usize {
+pub(crate) fn band_rows(height: usize, n_threads: usize) -> usize {
     // Several bands per thread for balance, but not so thin that per-band
     // cell scanning dominates.
     let target = (n_threads.max(1) * 4).max(1);

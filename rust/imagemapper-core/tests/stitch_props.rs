@@ -302,3 +302,321 @@ fn tall_image_many_bands_is_thread_count_independent() {
     let case = Case { out, cells };
     check::<f32>(&case).unwrap();
 }
+
+// ------------------------------------------------------------ blend ops
+
+mod blend_ops {
+    use super::*;
+    use imagemapper_core::blend::{
+        self, BlendOp, BlendOut, BlendParams, CellGeom, VariancePolicy, Window,
+    };
+
+    /// Geometry of cell `k`: ramps and a centre derived from its box and index.
+    fn geom_of(c: &Cell, k: usize) -> CellGeom {
+        let (w, h) = (c.bbox.width(), c.bbox.height());
+        let kk = k as i32;
+        CellGeom {
+            ramps: [
+                (kk * 3) % (w / 2 + 1),
+                (kk * 5 + 1) % (w / 2 + 1),
+                (kk * 7 + 2) % (h / 2 + 1),
+                (kk + 3) % (h / 2 + 1),
+            ],
+            centre: [
+                f64::from(c.bbox.min_x()) + f64::from(w - 1) / 2.0,
+                f64::from(c.bbox.min_y()) + f64::from(h - 1) / 2.0 + (k % 3) as f64,
+            ],
+        }
+    }
+
+    fn profile_naive(window: Window, u: f64) -> f64 {
+        blend::profile(window, u)
+    }
+
+    fn ramp(window: Window, t: i64, r: i32) -> f64 {
+        if r <= 0 || t >= i64::from(r) {
+            1.0
+        } else {
+            profile_naive(window, (t as f64 + 0.5) / f64::from(r))
+        }
+    }
+
+    /// The reference: plain loops over pixels, cells in order.
+    fn naive<T: Pixel + Default>(
+        case: &Case,
+        op: BlendOp,
+        params: &BlendParams,
+        bad: i32,
+        mask0: &Array2<i32>,
+    ) -> (Array2<T>, Array2<T>, Array2<i32>, Array2<f64>) {
+        let (h, w) = (case.out.height() as usize, case.out.width() as usize);
+        let (ox, oy) = (i64::from(case.out.min_x()), i64::from(case.out.min_y()));
+        let start = if op == BlendOp::Weighted {
+            T::ZERO
+        } else {
+            T::NAN
+        };
+        let mut img = Array2::<T>::from_elem((h, w), start);
+        let mut var = Array2::<T>::from_elem((h, w), start);
+        let mut msk = mask0.clone();
+        let aux0 = if op == BlendOp::Owner {
+            f64::INFINITY
+        } else {
+            0.0
+        };
+        let mut aux = Array2::<f64>::from_elem((h, w), aux0);
+        for (k, c) in case.cells.iter().enumerate() {
+            let g = geom_of(c, k);
+            let (cw, ch) = (i64::from(c.bbox.width()), i64::from(c.bbox.height()));
+            for r in 0..ch {
+                for q in 0..cw {
+                    let (x, y) = (i64::from(c.bbox.min_x()) + q, i64::from(c.bbox.min_y()) + r);
+                    let (i, j) = ((y - oy) as usize, (x - ox) as usize);
+                    let (ru, qu) = (r as usize, q as usize);
+                    msk[[i, j]] |= c.mask[[ru, qu]];
+                    let ci = T::from_f64(c.image[[ru, qu]]);
+                    let cv = T::from_f64(c.variance[[ru, qu]]);
+                    if (ci * cv).is_nan() {
+                        continue;
+                    }
+                    match op {
+                        BlendOp::Weighted => {
+                            let mut wt = ramp(params.window, q, g.ramps[0])
+                                * ramp(params.window, cw - 1 - q, g.ramps[1])
+                                * (ramp(params.window, r, g.ramps[2])
+                                    * ramp(params.window, ch - 1 - r, g.ramps[3]));
+                            let v = cv.to_f64();
+                            if params.inverse_variance {
+                                if v <= 0.0 || v.is_infinite() {
+                                    continue;
+                                }
+                                wt /= v;
+                            }
+                            if wt == 0.0 {
+                                continue;
+                            }
+                            img[[i, j]] = T::from_f64(img[[i, j]].to_f64() + wt * ci.to_f64());
+                            let wv = if params.variance == VariancePolicy::Independent {
+                                wt * wt * v
+                            } else {
+                                wt * v
+                            };
+                            var[[i, j]] = T::from_f64(var[[i, j]].to_f64() + wv);
+                            aux[[i, j]] += wt;
+                        }
+                        BlendOp::Owner => {
+                            let dx = x as f64 - g.centre[0];
+                            let dy = y as f64 - g.centre[1];
+                            let d2 = dx * dx + dy * dy;
+                            if d2 < aux[[i, j]] {
+                                aux[[i, j]] = d2;
+                                img[[i, j]] = ci;
+                                var[[i, j]] = cv;
+                            }
+                        }
+                        BlendOp::Max | BlendOp::Min => {
+                            let cur = img[[i, j]].to_f64();
+                            let a = ci.to_f64();
+                            let better =
+                                cur.is_nan() || if op == BlendOp::Max { a > cur } else { a < cur };
+                            if better {
+                                img[[i, j]] = ci;
+                                var[[i, j]] = cv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if op == BlendOp::Weighted {
+            for ((v, s), &wt) in img.iter_mut().zip(var.iter_mut()).zip(aux.iter()) {
+                if wt > 0.0 {
+                    *v = T::from_f64(v.to_f64() / wt);
+                    let d = if params.variance == VariancePolicy::Independent {
+                        wt * wt
+                    } else {
+                        wt
+                    };
+                    *s = T::from_f64(s.to_f64() / d);
+                } else {
+                    *v = T::NAN;
+                    *s = T::NAN;
+                }
+            }
+        }
+        for ((m, &v), &s) in msk.iter_mut().zip(img.iter()).zip(var.iter()) {
+            if (v * s).is_nan() {
+                *m |= bad;
+            }
+        }
+        (img, var, msk, aux)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run_kernel<T: Pixel + Default>(
+        case: &Case,
+        op: BlendOp,
+        params: &BlendParams,
+        bad: i32,
+        mask0: &Array2<i32>,
+        threads: usize,
+        batches: usize,
+    ) -> (Array2<T>, Array2<T>, Array2<i32>, Array2<f64>) {
+        let (h, w) = (case.out.height() as usize, case.out.width() as usize);
+        let mut img = Array2::<T>::default((h, w));
+        let mut var = Array2::<T>::default((h, w));
+        let mut msk = mask0.clone();
+        let mut aux = Array2::<f64>::from_elem((h, w), -7.0);
+        let conv: Vec<(Array2<T>, Array2<T>, Array2<i32>)> = case
+            .cells
+            .iter()
+            .map(|c| {
+                (
+                    laid_out(&c.image.mapv(T::from_f64), c.layout),
+                    laid_out(&c.variance.mapv(T::from_f64), c.layout),
+                    laid_out(&c.mask, c.layout),
+                )
+            })
+            .collect();
+        let views: Vec<CellView<'_, T>> = case
+            .cells
+            .iter()
+            .zip(&conv)
+            .map(|(c, (i, v, m))| CellView {
+                bbox: c.bbox,
+                image: view_of(i, c.layout),
+                mask: Some(view_of(m, c.layout)),
+                variance: view_of(v, c.layout),
+            })
+            .collect();
+        let geoms: Vec<CellGeom> = case
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(k, c)| geom_of(c, k))
+            .collect();
+        let mut out = BlendOut {
+            bbox: case.out,
+            image: img.view_mut(),
+            mask: msk.view_mut(),
+            variance: var.view_mut(),
+            aux: Some(aux.view_mut()),
+        };
+        blend::init(op, &mut out, threads).unwrap();
+        let per = views.len().div_ceil(batches.max(1)).max(1);
+        for (chunk, gchunk) in views.chunks(per).zip(geoms.chunks(per)) {
+            blend::accumulate(op, params, &mut out, chunk, gchunk, threads).unwrap();
+        }
+        blend::finalize(op, params, &mut out, bad, threads).unwrap();
+        (img, var, msk, aux)
+    }
+
+    fn check<T: Pixel + Default>(case: &Case, params: &BlendParams) -> Result<(), TestCaseError> {
+        let bad = 1 << 9;
+        let mask0 = Array2::from_shape_fn(
+            (case.out.height() as usize, case.out.width() as usize),
+            |(y, x)| ((x * 31 + y * 17) % 5 == 0) as i32 * 4096,
+        );
+        for op in [
+            BlendOp::Weighted,
+            BlendOp::Owner,
+            BlendOp::Max,
+            BlendOp::Min,
+        ] {
+            let (ni, nv, nm, na) = naive::<T>(case, op, params, bad, &mask0);
+            for (threads, batches) in [(1, 1), (3, 2), (7, 5)] {
+                let (ki, kv, km, ka) =
+                    run_kernel::<T>(case, op, params, bad, &mask0, threads, batches);
+                prop_assert!(
+                    same_bits(&ki, &ni),
+                    "{op:?} image differs ({threads}, {batches})"
+                );
+                prop_assert!(
+                    same_bits(&kv, &nv),
+                    "{op:?} variance differs ({threads}, {batches})"
+                );
+                prop_assert_eq!(&km, &nm, "{:?} mask differs", op);
+                if op.needs_aux() {
+                    prop_assert!(same_bits(&ka, &na), "{op:?} weights differ");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn arb_params() -> impl Strategy<Value = BlendParams> {
+        (0u8..3, any::<bool>(), any::<bool>()).prop_map(|(w, iv, ind)| BlendParams {
+            window: [Window::Linear, Window::Cosine, Window::Gaussian][w as usize],
+            inverse_variance: iv,
+            variance: if ind {
+                VariancePolicy::Independent
+            } else {
+                VariancePolicy::Correlated
+            },
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(150))]
+
+        #[test]
+        fn blend_matches_naive_f32(case in arb_case(), params in arb_params()) {
+            check::<f32>(&case, &params)?;
+        }
+
+        #[test]
+        fn blend_matches_naive_f64(case in arb_case(), params in arb_params()) {
+            check::<f64>(&case, &params)?;
+        }
+
+        /// On a regular 1-D chain of cells overlapping by the ramp width,
+        /// the windows are a partition of unity.
+        #[test]
+        fn ramps_give_partition_of_unity(
+            n in 2usize..6, width in 4i32..40, overlap_frac in 0.05f64..0.5, w in 0u8..3,
+        ) {
+            let overlap = ((f64::from(width) * overlap_frac) as i32).max(1);
+            let step = width - overlap;
+            let cells: Vec<Box2I> = (0..n as i32)
+                .map(|k| Box2I::from_corner_dims(
+                    Point2I::new(k * step, 0), Extent2I::new(width, 3), true).unwrap())
+                .collect();
+            let ramps = blend::cell_ramps(&cells, 0.5).unwrap();
+            let window = [Window::Linear, Window::Cosine, Window::Gaussian][w as usize];
+            let total = (n as i32 - 1) * step + width;
+            for x in 0..total {
+                let mut s = 0.0;
+                for (c, r) in cells.iter().zip(&ramps) {
+                    if x >= c.min_x() && x <= c.max_x() {
+                        let t = i64::from(x - c.min_x());
+                        s += blend::window_1d(window, t, i64::from(c.width()) - 1 - t, r[0], r[1]);
+                    }
+                }
+                prop_assert!((s - 1.0).abs() < 1e-12, "x {}: sum {}", x, s);
+            }
+            prop_assert_eq!(ramps[0][0], 0);
+            prop_assert_eq!(ramps[n - 1][1], 0);
+        }
+    }
+
+    #[test]
+    fn mesh_bilinear_matches_hand_values() {
+        let xs = [0.0, 10.0];
+        let ys = [0.0, 4.0];
+        let vals = ndarray::arr2(&[[0.0, 10.0], [4.0, 14.0]]);
+        let bbox =
+            Box2I::from_corner_dims(Point2I::new(-2, -1), Extent2I::new(15, 7), true).unwrap();
+        let mut out = Array2::<f32>::zeros((7, 15));
+        blend::mesh_bilinear(&xs, &ys, vals.view(), &bbox, out.view_mut(), 3).unwrap();
+        for (i, row) in out.rows().into_iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                let x = (j as f64 - 2.0).clamp(0.0, 10.0);
+                let y = (i as f64 - 1.0).clamp(0.0, 4.0);
+                assert!((f64::from(v) - (x + y)).abs() < 1e-5, "{i} {j} {v}");
+            }
+        }
+        assert!(
+            blend::mesh_bilinear(&[1.0, 1.0], &ys, vals.view(), &bbox, out.view_mut(), 1).is_err()
+        );
+    }
+}

@@ -14,11 +14,16 @@ use pyo3::prelude::*;
 #[pymodule]
 mod _core {
     #[pymodule_export]
+    use crate::errors::_panic_for_tests;
+    #[pymodule_export]
     use crate::geom::{Box2I, Extent2I, Point2D, Point2I};
     #[pymodule_export]
     use crate::grid::generate_grid;
     #[pymodule_export]
-    use crate::stitch::{map_reduce_gaussian, stitch_accumulate, stitch_finalize, stitch_init};
+    use crate::stitch::{
+        blend_accumulate, blend_finalize, blend_init, cell_ramps, map_reduce_gaussian,
+        mesh_bilinear, stitch_accumulate, stitch_finalize, stitch_init,
+    };
 
     use pyo3::prelude::*;
 

@@ -119,7 +119,22 @@ impl<'py, T: Element + Pixel> Outputs<'py, T> {
 /// The output box implied by the image's shape when none is given.
 fn implied_box(image: &Bound<'_, PyAny>) -> PyResult<imagemapper_core::Box2I> {
     let shape: Vec<usize> = image.getattr("shape")?.extract()?;
-    let (h, w) = (shape[0] as i32, shape[1] as i32);
+    let dim = |n: usize, what: &str| {
+        i32::try_from(n).map_err(|_| {
+            PyValueError::new_err(format!(
+                "output image has {n} {what}; expected at most {} (32-bit pixel coordinates)",
+                i32::MAX
+            ))
+        })
+    };
+    let (h, w) = match shape.as_slice() {
+        [h, w] => (dim(*h, "rows")?, dim(*w, "columns")?),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "output image has shape {shape:?}; expected a 2-D array"
+            )))
+        }
+    };
     imagemapper_core::Box2I::from_corner_dims(
         imagemapper_core::Point2I::new(0, 0),
         imagemapper_core::Extent2I::new(w, h),
@@ -404,4 +419,251 @@ fn stats_dict<'py>(py: Python<'py>, stats: &StitchStats) -> PyResult<Bound<'py, 
     d.set_item("mean_weight", stats.mean_weight)?;
     d.set_item("n_zero_weight", stats.n_zero_weight)?;
     Ok(d)
+}
+
+// ---------------------------------------------------------------- blending
+
+use imagemapper_core::blend::{self, BlendOp, BlendOut, BlendParams, BlendStats, CellGeom};
+
+fn parse_blend(op: &str) -> PyResult<BlendOp> {
+    op.parse().map_err(to_pyerr)
+}
+
+fn blend_params(window: &str, inverse_variance: bool, policy: &str) -> PyResult<BlendParams> {
+    Ok(BlendParams {
+        window: window.parse().map_err(to_pyerr)?,
+        inverse_variance,
+        variance: policy.parse().map_err(to_pyerr)?,
+    })
+}
+
+struct BlendOutputs<'py, T: Element> {
+    image: PyReadwriteArray2<'py, T>,
+    mask: PyReadwriteArray2<'py, i32>,
+    variance: PyReadwriteArray2<'py, T>,
+    aux: Option<PyReadwriteArray2<'py, f64>>,
+}
+
+impl<'py, T: Element + Pixel> BlendOutputs<'py, T> {
+    fn borrow(planes: Planes4<'_, 'py>) -> PyResult<Self> {
+        Ok(Self {
+            image: rw::<T>(planes.0, "image")?,
+            mask: rw::<i32>(planes.1, "mask")?,
+            variance: rw::<T>(planes.2, "variance")?,
+            aux: planes.3.map(|w| rw::<f64>(w, "weights")).transpose()?,
+        })
+    }
+
+    fn view(&mut self, bbox: imagemapper_core::Box2I) -> BlendOut<'_, T> {
+        BlendOut {
+            bbox,
+            image: self.image.as_array_mut(),
+            mask: self.mask.as_array_mut(),
+            variance: self.variance.as_array_mut(),
+            aux: self.aux.as_mut().map(|w| w.as_array_mut()),
+        }
+    }
+}
+
+fn blend_init_t<T: Element + Pixel>(
+    py: Python<'_>,
+    op: BlendOp,
+    planes: Planes4<'_, '_>,
+    n_threads: usize,
+) -> PyResult<()> {
+    let bbox = implied_box(planes.0)?;
+    let mut outs = BlendOutputs::<T>::borrow(planes)?;
+    let mut out = outs.view(bbox);
+    run_detached(py, || blend::init(op, &mut out, n_threads))
+}
+
+/// Initialise the output planes for a blending ``op`` (``weighted``,
+/// ``owner``, ``max``, ``min``); ``weights`` is a float64 plane, required
+/// for ``weighted`` (Σw) and ``owner`` (squared distance to the owner).
+#[pyfunction]
+#[pyo3(signature = (op, image, mask, variance, weights=None, n_threads=0))]
+pub fn blend_init(
+    py: Python<'_>,
+    op: &str,
+    image: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    variance: &Bound<'_, PyAny>,
+    weights: Option<&Bound<'_, PyAny>>,
+    n_threads: usize,
+) -> PyResult<()> {
+    let op = parse_blend(op)?;
+    let planes = (image, mask, variance, weights);
+    if is_f32(image)? {
+        blend_init_t::<f32>(py, op, planes, n_threads)
+    } else {
+        blend_init_t::<f64>(py, op, planes, n_threads)
+    }
+}
+
+type Geom = ([i32; 4], (f64, f64));
+
+#[allow(clippy::too_many_arguments)]
+fn blend_accumulate_t<T: Element + Pixel>(
+    py: Python<'_>,
+    op: BlendOp,
+    params: BlendParams,
+    bbox: imagemapper_core::Box2I,
+    planes: Planes4<'_, '_>,
+    cells: &Bound<'_, PyList>,
+    geoms: &[CellGeom],
+    n_threads: usize,
+) -> PyResult<()> {
+    let borrowed = borrow_cells::<T>(cells)?;
+    let views: Vec<CellView<'_, T>> = borrowed
+        .iter()
+        .map(|c| CellView {
+            bbox: c.bbox,
+            image: c.image.as_array(),
+            mask: c.mask.as_ref().map(|m| m.as_array()),
+            variance: c.variance.as_array(),
+        })
+        .collect();
+    let mut outs = BlendOutputs::<T>::borrow(planes)?;
+    let mut out = outs.view(bbox);
+    run_detached(py, || {
+        blend::accumulate(op, &params, &mut out, &views, geoms, n_threads)
+    })
+}
+
+/// Stitch a batch of cells with a blending ``op``, in list order.
+///
+/// ``cells`` as for ``stitch_accumulate``; ``geoms`` holds, per cell,
+/// ``((left, right, bottom, top) ramp widths, (centre_x, centre_y))``.
+#[pyfunction]
+#[pyo3(signature = (op, out_bbox, image, mask, variance, weights, cells, geoms, window="cosine", inverse_variance=false, variance_policy="correlated", n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn blend_accumulate(
+    py: Python<'_>,
+    op: &str,
+    out_bbox: Box2I,
+    image: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+    variance: &Bound<'_, PyAny>,
+    weights: Option<&Bound<'_, PyAny>>,
+    cells: &Bound<'_, PyList>,
+    geoms: Vec<Geom>,
+    window: &str,
+    inverse_variance: bool,
+    variance_policy: &str,
+    n_threads: usize,
+) -> PyResult<()> {
+    let op = parse_blend(op)?;
+    let params = blend_params(window, inverse_variance, variance_policy)?;
+    let geoms: Vec<CellGeom> = geoms
+        .into_iter()
+        .map(|(ramps, (cx, cy))| CellGeom {
+            ramps,
+            centre: [cx, cy],
+        })
+        .collect();
+    let planes = (image, mask, variance, weights);
+    if is_f32(image)? {
+        blend_accumulate_t::<f32>(py, op, params, out_bbox.0, planes, cells, &geoms, n_threads)
+    } else {
+        blend_accumulate_t::<f64>(py, op, params, out_bbox.0, planes, cells, &geoms, n_threads)
+    }
+}
+
+fn blend_finalize_t<T: Element + Pixel>(
+    py: Python<'_>,
+    op: BlendOp,
+    params: BlendParams,
+    planes: Planes4<'_, '_>,
+    bad_bits: i32,
+    n_threads: usize,
+) -> PyResult<BlendStats> {
+    let bbox = implied_box(planes.0)?;
+    let mut outs = BlendOutputs::<T>::borrow(planes)?;
+    let mut out = outs.view(bbox);
+    run_detached(py, || {
+        blend::finalize(op, &params, &mut out, bad_bits, n_threads)
+    })
+}
+
+/// Finish a blending reduce: divide ``weighted`` sums by Σw (NaN where 0)
+/// and OR ``bad_bits`` into the mask wherever image × variance is NaN.
+///
+/// Returns a dict with ``n_bad``, ``n_uncovered``, ``min_weight`` and
+/// ``max_weight`` (Σw over covered pixels; ``weighted`` only).
+#[pyfunction]
+#[pyo3(signature = (op, image, mask, variance, weights, bad_bits, variance_policy="correlated", n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn blend_finalize<'py>(
+    py: Python<'py>,
+    op: &str,
+    image: &Bound<'py, PyAny>,
+    mask: &Bound<'py, PyAny>,
+    variance: &Bound<'py, PyAny>,
+    weights: Option<&Bound<'py, PyAny>>,
+    bad_bits: i32,
+    variance_policy: &str,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let op = parse_blend(op)?;
+    let params = blend_params("cosine", false, variance_policy)?;
+    let planes = (image, mask, variance, weights);
+    let stats = if is_f32(image)? {
+        blend_finalize_t::<f32>(py, op, params, planes, bad_bits, n_threads)?
+    } else {
+        blend_finalize_t::<f64>(py, op, params, planes, bad_bits, n_threads)?
+    };
+    let d = PyDict::new(py);
+    d.set_item("n_bad", stats.n_bad)?;
+    d.set_item("n_uncovered", stats.n_uncovered)?;
+    d.set_item("min_weight", stats.min_weight)?;
+    d.set_item("max_weight", stats.max_weight)?;
+    Ok(d)
+}
+
+/// Ramp widths ``(left, right, bottom, top)`` of the ``weighted`` window of
+/// every cell: on each edge the largest overlap with a cell reaching beyond
+/// it (0 on the image border), at most ``max_fraction`` of the cell's size.
+#[pyfunction]
+#[pyo3(signature = (cells, max_fraction=0.5))]
+pub fn cell_ramps(py: Python<'_>, cells: Vec<Box2I>, max_fraction: f64) -> PyResult<Vec<[i32; 4]>> {
+    let boxes: Vec<imagemapper_core::Box2I> = cells.into_iter().map(|b| b.0).collect();
+    run_detached(py, || blend::cell_ramps(&boxes, max_fraction))
+}
+
+fn mesh_t<T: Element + Pixel>(
+    py: Python<'_>,
+    xs: &[f64],
+    ys: &[f64],
+    values: &Bound<'_, PyAny>,
+    bbox: imagemapper_core::Box2I,
+    out: &Bound<'_, PyAny>,
+    n_threads: usize,
+) -> PyResult<()> {
+    let vals = ro::<f64>(values, "mesh values")?;
+    let mut o = rw::<T>(out, "image")?;
+    let v = vals.as_array();
+    let ov = o.as_array_mut();
+    run_detached(py, || blend::mesh_bilinear(xs, ys, v, &bbox, ov, n_threads))
+}
+
+/// Bilinear interpolation of ``values`` (float64, shape ``(len(ys),
+/// len(xs))``) given at the nodes ``xs`` × ``ys`` (parent pixel
+/// coordinates) into ``out`` (covering ``bbox``), constant beyond the
+/// outermost nodes.
+#[pyfunction]
+#[pyo3(signature = (xs, ys, values, bbox, out, n_threads=0))]
+pub fn mesh_bilinear(
+    py: Python<'_>,
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    values: &Bound<'_, PyAny>,
+    bbox: Box2I,
+    out: &Bound<'_, PyAny>,
+    n_threads: usize,
+) -> PyResult<()> {
+    if is_f32(out)? {
+        mesh_t::<f32>(py, &xs, &ys, values, bbox.0, out, n_threads)
+    } else {
+        mesh_t::<f64>(py, &xs, &ys, values, bbox.0, out, n_threads)
+    }
 }
