@@ -125,6 +125,11 @@ def runChunk(
     outcomes : `list` of ``(index, ok, result_or_failure)``
     """
     fullBBox = exposure.getBBox()
+    if not doClone and isinstance(exposure, Exposure):
+        # One read-only view of the whole input per chunk: slices of it are
+        # read-only too (their base is a read-only buffer), so each cell's
+        # views cost only the slicing.
+        exposure = Exposure(exposure, fullBBox, writeable=False)
     out: list[Outcome] = []
     for index, box0, box1 in chunk:
         try:
@@ -138,8 +143,8 @@ def runChunk(
                 sub = Exposure(exposure, box0, deep=True)
                 expanded = Exposure(exposure, box1, deep=True)
             else:
-                sub = Exposure(exposure, box0, writeable=False)
-                expanded = Exposure(exposure, box1, writeable=False)
+                sub = exposure[box0]
+                expanded = exposure[box1]
             result = mapper.run(sub, expanded, fullBBox, **kwargs)
             if returnSubImages:
                 if not isinstance(result, Struct):

@@ -939,7 +939,26 @@ class MaskedImage:
         writeable: bool,
         owner: str = "",
     ) -> Self:
-        image = self._image._view(bbox, origin, deep, writeable, owner or type(self).__name__)
+        img, msk, var = self._image, self._mask, self._variance
+        if (
+            bbox is not None
+            and not deep
+            and origin is PARENT
+            and msk._x0 == var._x0 == img._x0
+            and msk._y0 == var._y0 == img._y0
+        ):
+            # Fast path (a cell view per mapper call): validate and slice once
+            # for the three planes.
+            sy, sx = img._slices(bbox, origin, owner or type(self).__name__)
+            x0, y0 = img._x0 + sx.start, img._y0 + sy.start
+            planes = []
+            for plane in (img, msk, var):
+                array = plane._array[sy, sx]
+                if not writeable:
+                    array = _read_only(array)
+                planes.append(plane._derive(array, x0, y0, share=writeable))
+            return self._from_planes(*planes)
+        image = img._view(bbox, origin, deep, writeable, owner or type(self).__name__)
         if bbox is not None and _as_origin(origin) is LOCAL:
             bbox, origin = image.getBBox(), PARENT
         return self._from_planes(
