@@ -426,7 +426,14 @@ class ImageMapReduceTask(Task):
                     "expected 0 <= x < %d and 0 <= y < %d (centroids are relative to the "
                     "exposure's origin xy0 = (%d, %d), not parent coordinates): its cell is "
                     "clipped to the image, or dropped if nothing is left",
-                    i, i, x, y, width, height, bbox.getMinX(), bbox.getMinY(),
+                    i,
+                    i,
+                    x,
+                    y,
+                    width,
+                    height,
+                    bbox.getMinX(),
+                    bbox.getMinY(),
                 )
         fwhm = None
         if not cx and c.scaleByFwhm:
@@ -543,30 +550,9 @@ class ImageMapReduceTask(Task):
             ) as outcomes,
         ):
             if streaming and self._rustPath(doClone):
-                self.log.info(
-                    "Mapper %s runs in Rust: mapping and stitching without Python per cell.",
-                    type(self.mapper).__name__,
-                )
-                stitcher = reducer._makeStitcher(exposure)
-                assert self.boxes0 is not None and self.boxes1 is not None
-                newExp, stats = stitcher.runRustMapper(self.mapper, self.boxes0, self.boxes1)
-                if bar is not None:
-                    bar.update(len(cells))
-                self._recordOverlap(stats)
-                result = Struct(exposure=newExp)
+                result = self._reduceInRust(exposure, bar)
             elif streaming:
-                self.log.info("Reducer sub-task: %s (streaming)", reducer._DefaultName)
-                stitcher = reducer._makeStitcher(exposure)
-                for batch in outcomes:
-                    nFailed = len(failures)
-                    good = self._sortOutcomes(batch, failures, opts["onMapperError"])
-                    stitcher.add(good)
-                    stitcher.addFailed(f.bbox for f in failures[nFailed:])
-                    # Release this batch before the driver submits more cells.
-                    del batch, good
-                newExp, stats = stitcher.finish()
-                self._recordOverlap(stats)
-                result = Struct(exposure=newExp, **stitcher.extraItems())
+                result = self._reduceStreaming(exposure, outcomes, failures, opts)
             else:
                 results: list[Any] = []
                 for batch in outcomes:
@@ -580,6 +566,37 @@ class ImageMapReduceTask(Task):
         if opts["onMapperError"] == "mask":
             result.failedCells = failures
         return result
+
+    def _reduceInRust(self, exposure: Exposure, bar: Any) -> Struct:
+        """Map and stitch every cell in Rust (a mapper with ``rustMapReduce``)."""
+        self.log.info(
+            "Mapper %s runs in Rust: mapping and stitching without Python per cell.",
+            type(self.mapper).__name__,
+        )
+        assert self.boxes0 is not None and self.boxes1 is not None
+        stitcher = self.reducer._makeStitcher(exposure)
+        newExp, stats = stitcher.runRustMapper(self.mapper, self.boxes0, self.boxes1)
+        if bar is not None:
+            bar.update(len(self.boxes0))
+        self._recordOverlap(stats)
+        return Struct(exposure=newExp)
+
+    def _reduceStreaming(
+        self, exposure: Exposure, outcomes: Any, failures: list[CellFailure], opts: dict
+    ) -> Struct:
+        """Stitch batches of results as they arrive (in cell order)."""
+        self.log.info("Reducer sub-task: %s (streaming)", self.reducer._DefaultName)
+        stitcher = self.reducer._makeStitcher(exposure)
+        for batch in outcomes:
+            nFailed = len(failures)
+            good = self._sortOutcomes(batch, failures, opts["onMapperError"])
+            stitcher.add(good)
+            stitcher.addFailed(f.bbox for f in failures[nFailed:])
+            # Release this batch before the driver submits more cells.
+            del batch, good
+        newExp, stats = stitcher.finish()
+        self._recordOverlap(stats)
+        return Struct(exposure=newExp, **stitcher.extraItems())
 
     # --------------------------------------------------------- execution
 
