@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import imagemapper as im
-from imagemapper.testing import naiveGrid
 from imagemapper import _core
+from imagemapper.testing import naiveGrid
 
 # ------------------------------------------------------------------ helpers
 
@@ -165,8 +165,13 @@ def test_centroid_outside_the_image_warns_and_keeps_reference_boxes(x, y, caplog
     assert f"cellCentroidsX[1], cellCentroidsY[1] = ({x!r}, {y!r}) is outside the exposure" in msgs
     assert "expected 0 <= x < 24 and 0 <= y < 20" in msgs
     c = task.config
-    expected = naiveGrid(exposure.getBBox(), (c.cellSizeX, c.cellSizeY), (1, 1),
-                         (c.borderSizeX, c.borderSizeY), centroids=[(4.0, 4.0), (x, y)])
+    expected = naiveGrid(
+        exposure.getBBox(),
+        (c.cellSizeX, c.cellSizeY),
+        (1, 1),
+        (c.borderSizeX, c.borderSizeY),
+        centroids=[(4.0, 4.0), (x, y)],
+    )
     assert (task.boxes0, task.boxes1) == expected
 
 

@@ -13,8 +13,7 @@ import pytest
 
 import imagemapper as im
 from imagemapper.testing import assertExposuresEqual
-
-from mappers_for_tests import AddOneMapper, MeanOfExpandedMapper
+from mappers_for_tests import MeanOfExpandedMapper
 
 ooc = pytest.importorskip("imagemapper._outofcore")
 
@@ -48,14 +47,21 @@ def test_fits_to_fits_equals_in_memory(tmp_path, op, bandHeight):
     exp.writeFits(src)
     task = im.ImageMapReduceTask(makeConfig(op))
     reference = task.run(exp).exposure
-    res = ooc.runOutOfCore(task, ooc.FitsSource(src), outputPath=tmp_path / "out.fits",
-                           bandHeight=bandHeight, backend="threads", numWorkers=2)
+    res = ooc.runOutOfCore(
+        task,
+        ooc.FitsSource(src),
+        outputPath=tmp_path / "out.fits",
+        bandHeight=bandHeight,
+        backend="threads",
+        numWorkers=2,
+    )
     out = im.Exposure.readFits(tmp_path / "out.fits")
     assertExposuresEqual(out, reference)
     assert res.numCells == len(task.boxes0)
     assert res.maxCellsHeld < res.numCells or res.numBands == 1
-    assert out.mask.getMaskPlaneDict()["INVALID_MAPREDUCE"] == (
-        reference.mask.getMaskPlaneDict()["INVALID_MAPREDUCE"]
+    assert (
+        out.mask.getMaskPlaneDict()["INVALID_MAPREDUCE"]
+        == (reference.mask.getMaskPlaneDict()["INVALID_MAPREDUCE"])
     )
 
 
@@ -67,8 +73,13 @@ def test_zarr_in_and_out_equals_in_memory(tmp_path):
     reference = task.run(exp).exposure
     source = ooc.ZarrSource(str(tmp_path / "in.zarr"))
     assert source.getBBox() == exp.getBBox()
-    sink = ooc.ZarrSink(str(tmp_path / "out.zarr"), source.getBBox(), source.dtype,
-                        reference.mask.getMaskPlaneDict(), bandHeight=64)
+    sink = ooc.ZarrSink(
+        str(tmp_path / "out.zarr"),
+        source.getBBox(),
+        source.dtype,
+        reference.mask.getMaskPlaneDict(),
+        bandHeight=64,
+    )
     ooc.runOutOfCore(task, source, sink, bandHeight=64, backend="serial")
     out = ooc.ZarrSource(str(tmp_path / "out.zarr")).readExposure(exp.getBBox())
     assertExposuresEqual(out, reference)
@@ -82,12 +93,24 @@ def test_dask_workers_read_and_write_zarr(tmp_path):
     task = im.ImageMapReduceTask(makeConfig("average"))
     reference = task.run(exp).exposure
     source = ooc.FitsSource(tmp_path / "in.fits")
-    sink = ooc.ZarrSink(str(tmp_path / "out.zarr"), source.getBBox(), source.dtype,
-                        reference.mask.getMaskPlaneDict(), bandHeight=96)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=":0",
-                                  silence_logs=logging.ERROR) as cluster, \
-            distributed.Client(cluster) as client:
+    sink = ooc.ZarrSink(
+        str(tmp_path / "out.zarr"),
+        source.getBBox(),
+        source.dtype,
+        reference.mask.getMaskPlaneDict(),
+        bandHeight=96,
+    )
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         res = ooc.runOutOfCoreDask(task, source, sink, client, bandHeight=96)
     out = ooc.ZarrSource(str(tmp_path / "out.zarr")).readExposure(exp.getBBox())
     assertExposuresEqual(out, reference)
@@ -99,11 +122,16 @@ def test_errors_are_clear(tmp_path):
     exp.writeFits(tmp_path / "in.fits")
     src = ooc.FitsSource(tmp_path / "in.fits")
     with pytest.raises(ValueError, match="reduceOperation='none'"):
-        ooc.runOutOfCore(im.ImageMapReduceTask(makeConfig("none")), src,
-                         outputPath=tmp_path / "o.fits")
+        ooc.runOutOfCore(
+            im.ImageMapReduceTask(makeConfig("none")), src, outputPath=tmp_path / "o.fits"
+        )
     with pytest.raises(ValueError, match="backend"):
-        ooc.runOutOfCore(im.ImageMapReduceTask(makeConfig("copy")), src,
-                         outputPath=tmp_path / "o.fits", backend="processes")
+        ooc.runOutOfCore(
+            im.ImageMapReduceTask(makeConfig("copy")),
+            src,
+            outputPath=tmp_path / "o.fits",
+            backend="processes",
+        )
     with pytest.raises(FileNotFoundError, match="no such FITS file"):
         ooc.FitsSource(tmp_path / "missing.fits")
 
@@ -146,11 +174,16 @@ print(base, peak, res.numCells, res.maxCellsHeld)
 
 def test_memory_stays_bounded_for_an_image_larger_than_the_cap(tmp_path):
     w, h = 6000, 4000  # 24M pixels: 288 MB of image + mask + variance
-    script = MEMORY_SCRIPT.format(testsDir=str(Path(__file__).parent), w=w, h=h,
-                                  inPath=str(tmp_path / "big.fits"),
-                                  outPath=str(tmp_path / "out.fits"))
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
-                          text=True, timeout=300)
+    script = MEMORY_SCRIPT.format(
+        testsDir=str(Path(__file__).parent),
+        w=w,
+        h=h,
+        inPath=str(tmp_path / "big.fits"),
+        outPath=str(tmp_path / "out.fits"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     base, peak, nCells, maxHeld = (int(v) for v in proc.stdout.split())
     imageBytes = w * h * 12
@@ -163,6 +196,9 @@ def test_memory_stays_bounded_for_an_image_larger_than_the_cap(tmp_path):
     with fits.open(tmp_path / "out.fits", memmap=False) as hdul:
         for y in (0, 1999, 3999):
             row = np.asarray(hdul["IMAGE"].section[y, :], dtype=np.float64)
-            expected = (np.float32(y) * np.float32(0.001)
-                        + np.arange(w, dtype=np.float32) * np.float32(0.0001) + np.float32(1))
+            expected = (
+                np.float32(y) * np.float32(0.001)
+                + np.arange(w, dtype=np.float32) * np.float32(0.0001)
+                + np.float32(1)
+            )
             np.testing.assert_allclose(row, expected, rtol=1e-6)

@@ -7,9 +7,11 @@ Science Pipelines' ``ImageMapReduceTask`` does, with a Rust core.
 
 from __future__ import annotations
 
+from . import mappers
 from ._core import Box2I, Extent2I, Point2D, Point2I
 from ._core import __version__ as _core_version
 from ._executors import CellFailure, MapperError
+from ._facade import map_reduce
 from ._image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
 from ._mapper import ImageMapper, ImageMapperConfig
 from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
@@ -52,6 +54,8 @@ __all__ = [
     "Task",
     "TaskMetadata",
     "__version__",
+    "map_reduce",
+    "mappers",
     "psfFwhm",
     "timeMethod",
 ]

@@ -108,9 +108,7 @@ class FitsSource(_SourceBase):
             if "IMAGE" in names:
                 self._ext = {"IMAGE": names["IMAGE"]}
             else:
-                first = next(
-                    (i for i, h in enumerate(hdul) if h.header.get("NAXIS", 0) == 2), None
-                )
+                first = next((i for i, h in enumerate(hdul) if h.header.get("NAXIS", 0) == 2), None)
                 if first is None:
                     raise ValueError(f"no 2-D image HDU in FITS file {self.path!r}")
                 self._ext = {"IMAGE": first}
@@ -202,8 +200,13 @@ class FitsSource(_SourceBase):
         variance = self._read("VARIANCE", box, self.dtype)
         mask = self._read("MASK", box, np.int32)
         return Exposure.fromArrays(
-            image, mask, variance, xy0=(box.getMinX(), box.getMinY()), psf=self.psf,
-            wcs=self.wcs, planeDict=self.planes,
+            image,
+            mask,
+            variance,
+            xy0=(box.getMinX(), box.getMinY()),
+            psf=self.psf,
+            wcs=self.wcs,
+            planeDict=self.planes,
         )
 
 
@@ -249,7 +252,11 @@ class ZarrSource(_SourceBase):
         mask = np.asarray(g["mask"][sy, sx], dtype=np.int32) if "mask" in g else None
         variance = np.asarray(g["variance"][sy, sx]) if "variance" in g else None
         return Exposure.fromArrays(
-            image, mask, variance, xy0=(box.getMinX(), box.getMinY()), psf=self.psf,
+            image,
+            mask,
+            variance,
+            xy0=(box.getMinX(), box.getMinY()),
+            psf=self.psf,
             planeDict=self.planes,
         )
 
@@ -276,8 +283,13 @@ class FitsSink:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], bbox: Box2I, dtype: Any,
-        planes: dict[str, int], wcs: Any = None, overwrite: bool = True,
+        self,
+        path: str | os.PathLike[str],
+        bbox: Box2I,
+        dtype: Any,
+        planes: dict[str, int],
+        wcs: Any = None,
+        overwrite: bool = True,
     ) -> None:
         from astropy.io import fits
 
@@ -327,7 +339,9 @@ class FitsSink:
                     f.write(b"\0")
         self._rowBytes = {k: width * t.itemsize for k, t in self._types.items()}
 
-    def writeBand(self, box: Box2I, image: np.ndarray, mask: np.ndarray, variance: np.ndarray) -> None:
+    def writeBand(
+        self, box: Box2I, image: np.ndarray, mask: np.ndarray, variance: np.ndarray
+    ) -> None:
         """Write full-width rows ``box`` (its x range must be the sink's)."""
         if box.getMinX() != self.bbox.getMinX() or box.getWidth() != self.bbox.getWidth():
             raise ValueError(f"band {box} must span the full width of {self.bbox}")
@@ -347,7 +361,12 @@ class ZarrSink:
     """
 
     def __init__(
-        self, store: Any, bbox: Box2I, dtype: Any, planes: dict[str, int], bandHeight: int,
+        self,
+        store: Any,
+        bbox: Box2I,
+        dtype: Any,
+        planes: dict[str, int],
+        bandHeight: int,
         overwrite: bool = True,
     ) -> None:
         zarr = _zarr()
@@ -362,7 +381,9 @@ class ZarrSink:
         group.attrs["xy0"] = [bbox.getMinX(), bbox.getMinY()]
         group.attrs["maskPlanes"] = dict(planes)
 
-    def writeBand(self, box: Box2I, image: np.ndarray, mask: np.ndarray, variance: np.ndarray) -> None:
+    def writeBand(
+        self, box: Box2I, image: np.ndarray, mask: np.ndarray, variance: np.ndarray
+    ) -> None:
         """Write full-width rows ``box``."""
         sy, sx = box.slices(self.bbox)
         group = _zarr().open_group(self.store, mode="r+")
@@ -373,10 +394,12 @@ class ZarrSink:
     @classmethod
     def fromExposure(cls, store: Any, exposure: Exposure, bandHeight: int = 256) -> ZarrSink:
         """Write an in-memory exposure to a zarr group (e.g. to make test inputs)."""
-        sink = cls(store, exposure.getBBox(), exposure.dtype,
-                   exposure.mask.getMaskPlaneDict(), bandHeight)
-        sink.writeBand(exposure.getBBox(), exposure.image.array, exposure.mask.array,
-                       exposure.variance.array)
+        sink = cls(
+            store, exposure.getBBox(), exposure.dtype, exposure.mask.getMaskPlaneDict(), bandHeight
+        )
+        sink.writeBand(
+            exposure.getBBox(), exposure.image.array, exposure.mask.array, exposure.variance.array
+        )
         return sink
 
 
@@ -455,7 +478,13 @@ class _BandStitcher:
             cells.append((clipped, image, np.asarray(mi.mask.array[sl], np.int32), variance))
         if cells:
             _core.stitch_accumulate(
-                self.op, self.band, self.image, self.mask, self.variance, self.weights, cells,
+                self.op,
+                self.band,
+                self.image,
+                self.mask,
+                self.variance,
+                self.weights,
+                cells,
                 self.nThreads,
             )
 
@@ -558,9 +587,16 @@ def runOutOfCore(
             pos += 1
         if todo:
             for batch in iterOrderedResults(
-                backend=backend, mapper=task.mapper, exposure=source, cells=todo,
-                nWorkers=nWorkers, doClone=False, returnSubImages=False, kwargs=kwargs,
-                maxCellsInFlight=cfg.maxCellsInFlight, log=task.log,
+                backend=backend,
+                mapper=task.mapper,
+                exposure=source,
+                cells=todo,
+                nWorkers=nWorkers,
+                doClone=False,
+                returnSubImages=False,
+                kwargs=kwargs,
+                maxCellsInFlight=cfg.maxCellsInFlight,
+                log=task.log,
             ):
                 for index, ok, payload in batch:
                     if ok:
@@ -582,11 +618,18 @@ def runOutOfCore(
         del stitcher
     if hasattr(source, "close"):
         source.close()
-    return Struct(numCells=len(cells), numBands=len(bands), maxCellsHeld=maxHeld,
-                  failedCells=failures, sink=sink)
+    return Struct(
+        numCells=len(cells),
+        numBands=len(bands),
+        maxCellsHeld=maxHeld,
+        failedCells=failures,
+        sink=sink,
+    )
 
 
-def _flagFailed(stitcher: _BandStitcher, band: Box2I, failures: list, cells: list, bad: int) -> None:
+def _flagFailed(
+    stitcher: _BandStitcher, band: Box2I, failures: list, cells: list, bad: int
+) -> None:
     failed = {f.index for f in failures}
     covered = np.zeros(stitcher.mask.shape, bool)
     for i, b0, _ in cells:
@@ -599,7 +642,13 @@ def _flagFailed(stitcher: _BandStitcher, band: Box2I, failures: list, cells: lis
 
 
 def _processBand(
-    mapper: Any, source: Any, sink: Any, op: str, band: Box2I, cells: list, badBits: int,
+    mapper: Any,
+    source: Any,
+    sink: Any,
+    op: str,
+    band: Box2I,
+    cells: list,
+    badBits: int,
     kwargs: dict[str, Any],
 ) -> dict:
     """One dask task: map the cells touching ``band``, stitch, write the band."""
@@ -617,7 +666,12 @@ def _processBand(
 
 
 def runOutOfCoreDask(
-    task: Any, source: Any, sink: ZarrSink, client: Any, *, bandHeight: int | None = None,
+    task: Any,
+    source: Any,
+    sink: ZarrSink,
+    client: Any,
+    *,
+    bandHeight: int | None = None,
     **kwargs: Any,
 ) -> Struct:
     """Run ``task`` on a dask cluster: workers read from ``source`` (shared
@@ -647,8 +701,19 @@ def runOutOfCoreDask(
     for band in bands:
         touching = [c for c in cells if c[1].overlaps(band)]
         futures.append(
-            client.submit(_processBand, mapperF, source, sink, op, band, touching, badBits, kwargs,
-                          pure=False, retries=2)
+            client.submit(
+                _processBand,
+                mapperF,
+                source,
+                sink,
+                op,
+                band,
+                touching,
+                badBits,
+                kwargs,
+                pure=False,
+                retries=2,
+            )
         )
     stats = [f.result() for f in as_completed(futures)]
     stats.sort(key=lambda s: s["band"])

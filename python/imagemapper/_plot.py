@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["plotBoxes"]
+__all__ = ["plotBoxes", "plotImage"]
 
 from collections.abc import Sequence
 from typing import Any
@@ -105,4 +105,63 @@ def plotBoxes(
     ax.set_xlabel("x (parent pixels)")
     ax.set_ylabel("y (parent pixels)")
     ax.set_title(title or f"{len(boxes0)} cells (every {skip}th shown; dashed: with border)")
+    return fig
+
+
+def plotImage(
+    image: Any,
+    fullBBox: Box2I | None = None,
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Any:
+    """Show an image (grey scale, origin lower left) in parent coordinates.
+
+    Parameters
+    ----------
+    image : `numpy.ndarray`
+        The pixels ``[y, x]``; may be a binned preview of ``fullBBox``.
+    fullBBox : `Box2I`, optional
+        The box the image covers (sets the axis extent); default the array's
+        own pixel grid.
+    ax : `matplotlib.axes.Axes`, optional
+        Axes to draw into; a new figure is made otherwise.
+    title : `str`, optional
+        The axes title.
+    vmin, vmax : `float`, optional
+        Display range; default the 1st and 99.5th percentiles of the finite pixels.
+
+    Returns
+    -------
+    figure : `matplotlib.figure.Figure`
+    """
+    import numpy as np
+
+    plt = _matplotlib()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 7))
+    else:
+        fig = ax.figure
+    array = np.asarray(image)
+    if vmin is None or vmax is None:
+        finite = array[np.isfinite(array)]
+        lo, hi = np.percentile(finite, [1.0, 99.5]) if finite.size else (0.0, 1.0)
+        vmin = lo if vmin is None else vmin
+        vmax = hi if vmax is None else vmax
+    if fullBBox is None:
+        extent = (-0.5, array.shape[1] - 0.5, -0.5, array.shape[0] - 0.5)
+    else:
+        extent = (
+            fullBBox.getMinX() - 0.5,
+            fullBBox.getMaxX() + 0.5,
+            fullBBox.getMinY() - 0.5,
+            fullBBox.getMaxY() + 0.5,
+        )
+    ax.imshow(array, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=extent)
+    ax.set_xlabel("x (parent pixels)")
+    ax.set_ylabel("y (parent pixels)")
+    if title:
+        ax.set_title(title)
     return fig
