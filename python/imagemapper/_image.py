@@ -825,6 +825,44 @@ def _assign(target: _ImageBase, value: Any, what: str) -> None:
 # --------------------------------------------------------------------------
 
 
+def _dispatch_init(
+    obj: Any,
+    args: tuple,
+    kwargs: dict[str, Any],
+    *,
+    view: type,
+    part: type,
+    partName: str,
+    hint: str,
+) -> None:
+    """The constructor overloads shared by `MaskedImage` and `Exposure`:
+    ``(same type, bbox, ...)`` is a view, ``(part, ...)`` wraps planes,
+    ``(Box2I | Extent2I | width, height, ...)`` allocates."""
+    name = type(obj).__name__
+    article = "an" if name[0] in "AEIOU" else "a"
+    if not args:
+        raise TypeError(
+            f"{name}() needs {partName}, a Box2I, an Extent2I, width and height, or {article} "
+            f"{name}; {hint}"
+        )
+    first, rest = args[0], args[1:]
+    if isinstance(first, view):
+        obj._init_view(first, *rest, **kwargs)
+    elif isinstance(first, part):
+        obj._init_parts(first, *rest, **kwargs)
+    elif isinstance(first, Box2I):
+        obj._init_bbox(first, *rest, **kwargs)
+    elif isinstance(first, Extent2I):
+        obj._init_bbox(Box2I(Point2I(0, 0), first), *rest, **kwargs)
+    elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
+        if not rest:
+            raise TypeError(f"{name}(width, height) needs a height")
+        width, height = _as_size(first, "width"), _as_size(rest[0], "height")
+        obj._init_bbox(Box2I(Point2I(0, 0), Extent2I(width, height)), *rest[1:], **kwargs)
+    else:
+        raise TypeError(f"cannot make {article} {name} from a {type(first).__name__}; {hint}")
+
+
 class MaskedImage:
     """An image, a mask and a variance on the same bbox (``lsst.afw.image.MaskedImage``).
 
@@ -855,30 +893,15 @@ class MaskedImage:
     _variance: Image
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if not args:
-            raise TypeError(
-                "MaskedImage() needs an Image, a Box2I, an Extent2I, width and height, or a "
-                "MaskedImage; use MaskedImage.fromArrays for numpy arrays"
-            )
-        first, rest = args[0], args[1:]
-        if isinstance(first, MaskedImage):
-            self._init_view(first, *rest, **kwargs)
-        elif isinstance(first, Image):
-            self._init_parts(first, *rest, **kwargs)
-        elif isinstance(first, Box2I):
-            self._init_bbox(first, *rest, **kwargs)
-        elif isinstance(first, Extent2I):
-            self._init_bbox(Box2I(Point2I(0, 0), first), *rest, **kwargs)
-        elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
-            if not rest:
-                raise TypeError("MaskedImage(width, height) needs a height")
-            width, height = _as_size(first, "width"), _as_size(rest[0], "height")
-            self._init_bbox(Box2I(Point2I(0, 0), Extent2I(width, height)), *rest[1:], **kwargs)
-        else:
-            raise TypeError(
-                f"cannot make a MaskedImage from a {type(first).__name__}; "
-                "use MaskedImage.fromArrays for numpy arrays"
-            )
+        _dispatch_init(
+            self,
+            args,
+            kwargs,
+            view=MaskedImage,
+            part=Image,
+            partName="an Image",
+            hint="use MaskedImage.fromArrays for numpy arrays",
+        )
 
     def _init_parts(
         self, image: Image, mask: Mask | None = None, variance: Image | None = None
@@ -1329,30 +1352,15 @@ class Exposure:
     _FITS_EXTNAMES: ClassVar[tuple[str, str, str]] = ("IMAGE", "MASK", "VARIANCE")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if not args:
-            raise TypeError(
-                "Exposure() needs a MaskedImage, a Box2I, an Extent2I, width and height, or an "
-                "Exposure; use Exposure.fromArrays for numpy arrays"
-            )
-        first, rest = args[0], args[1:]
-        if isinstance(first, Exposure):
-            self._init_view(first, *rest, **kwargs)
-        elif isinstance(first, MaskedImage):
-            self._init_parts(first, *rest, **kwargs)
-        elif isinstance(first, Box2I):
-            self._init_bbox(first, *rest, **kwargs)
-        elif isinstance(first, Extent2I):
-            self._init_bbox(Box2I(Point2I(0, 0), first), *rest, **kwargs)
-        elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
-            if not rest:
-                raise TypeError("Exposure(width, height) needs a height")
-            width, height = _as_size(first, "width"), _as_size(rest[0], "height")
-            self._init_bbox(Box2I(Point2I(0, 0), Extent2I(width, height)), *rest[1:], **kwargs)
-        else:
-            raise TypeError(
-                f"cannot make an Exposure from a {type(first).__name__}; "
-                "use Exposure.fromArrays for numpy arrays or Exposure.readFits for files"
-            )
+        _dispatch_init(
+            self,
+            args,
+            kwargs,
+            view=Exposure,
+            part=MaskedImage,
+            partName="a MaskedImage",
+            hint="use Exposure.fromArrays for numpy arrays or Exposure.readFits for files",
+        )
 
     def _init_parts(
         self,
