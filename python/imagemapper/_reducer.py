@@ -150,7 +150,8 @@ def _wcsEqual(a: Any, b: Any) -> bool:
 
 def _psfComponent(index: int, res: Any, wcsref: Any) -> tuple[int, Any, Box2I]:
     """``(index, psf or None, bbox)`` of one mapper result, for a CoaddPsf."""
-    items = res.getDict() if hasattr(res, "getDict") else {}
+    # Attribute look-ups, not getDict(): this runs once per cell.
+    items = getattr(res, "__dict__", {})
     if "subExposure" in items:
         subExp = items["subExposure"]
         if not _wcsEqual(subExp.getWcs(), wcsref):
