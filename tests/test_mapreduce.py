@@ -423,9 +423,34 @@ def test_scale_by_fwhm_without_psf_is_a_clear_error():
     assert np.isfinite(task.run(exposure).exposure.image.array).all()
 
 
-def test_abstract_mapper_target_is_a_clear_error():
-    with pytest.raises(TypeError, match="retarget"):
-        im.ImageMapReduceTask()
+def test_default_task_passes_cells_through_with_a_warning(exposure, caplog):
+    with pytest.raises(TypeError):
+        im.ImageMapper()  # abstract, as in LSST
+    config = im.ImageMapReduceConfig()
+    config.scaleByFwhm = False
+    config.reducer.reduceOperation = "copy"
+    with caplog.at_level("WARNING"):
+        task = im.ImageMapReduceTask(config)
+    assert "retarget" in caplog.text
+    assert isinstance(task.mapper, im.ImageMapper)
+    out = task.run(exposure).exposure
+    np.testing.assert_array_equal(out.image.array, exposure.image.array)
+    np.testing.assert_array_equal(out.variance.array, exposure.variance.array)
+    assert task.mapper.getFullName() == "ip_diffim_imageMapReduce.mapper"
+
+
+def test_abstract_mapper_subclass_is_a_clear_error():
+    class Incomplete(im.ImageMapper, metaclass=type(im.ImageMapper)):
+        _DefaultName = "incomplete"
+
+        @__import__("abc").abstractmethod
+        def extra(self):
+            pass
+
+    config = im.ImageMapReduceConfig()
+    config.mapper.retarget(Incomplete)
+    with pytest.raises(TypeError, match="abstract class Incomplete"):
+        im.ImageMapReduceTask(config)
 
 
 def test_task_names_and_config_reference():

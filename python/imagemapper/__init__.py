@@ -13,7 +13,7 @@ from ._core import __version__ as _core_version
 from ._executors import CellFailure, MapperError
 from ._facade import map_reduce
 from ._image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
-from ._mapper import ImageMapper, ImageMapperConfig
+from ._mapper import ImageMapper, ImageMapperConfig, PassThroughMapper
 from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
 from ._psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole, psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
@@ -44,6 +44,7 @@ __all__ = [
     "MapperError",
     "Mask",
     "MaskedImage",
+    "PassThroughMapper",
     "Point2D",
     "Point2I",
     "Psf",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ImageMapper", "ImageMapperConfig"]
+__all__ = ["ImageMapper", "ImageMapperConfig", "PassThroughMapper"]
 
 import abc
 from typing import Any, ClassVar
@@ -75,3 +75,20 @@ class ImageMapper(Task, metaclass=abc.ABCMeta):
             implementation passes the cell through unchanged.
         """
         return Struct(subExposure=subExposure)
+
+
+class PassThroughMapper(ImageMapper):
+    """The concrete form of `ImageMapper`'s default: returns each cell as it is.
+
+    Used when ``ImageMapReduceConfig.mapper`` still targets the abstract
+    `ImageMapper` (the default), so that a default task runs — and stitches
+    the input back — instead of failing.
+    """
+
+    _DefaultName: ClassVar[str] = "ip_diffim_ImageMapper"
+
+    def run(
+        self, subExposure: Exposure, expandedSubExposure: Exposure, fullBBox: Box2I, **kwargs: Any
+    ) -> Struct:
+        """Return ``Struct(subExposure=subExposure)``."""
+        return super().run(subExposure, expandedSubExposure, fullBBox, **kwargs)

@@ -25,7 +25,7 @@ from ._edges import EdgeHaloMapper, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
 from ._image import Exposure
-from ._mapper import ImageMapper
+from ._mapper import ImageMapper, PassThroughMapper
 from ._psf import psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer
 from ._task import Struct, Task, timeMethod
@@ -331,12 +331,23 @@ class ImageMapReduceTask(Task):
         self._generatedBoxes: tuple[list, list] | None = None
         self.client = client
         target = self.config.mapper.target
-        if inspect.isabstract(target):
-            raise TypeError(
-                f"config.mapper targets the abstract class {target.__name__}; retarget it to "
-                "your subclass first: config.mapper.retarget(MyMapper)"
+        if target is ImageMapper:
+            # The default target is the abstract base: run its documented
+            # pass-through run() (LSST cannot instantiate it at all).
+            self.log.warning(
+                "config.mapper targets the abstract ImageMapper: cells pass through unchanged. "
+                "Retarget it to your subclass: config.mapper.retarget(MyMapper)"
             )
-        self.makeSubtask("mapper")
+            self.mapper = PassThroughMapper(
+                config=self.config.mapper.value, name="mapper", parentTask=self
+            )
+        elif inspect.isabstract(target):
+            raise TypeError(
+                f"config.mapper targets the abstract class {target.__name__}; implement its "
+                "abstract methods or retarget it: config.mapper.retarget(MyMapper)"
+            )
+        else:
+            self.makeSubtask("mapper")
         self.makeSubtask("reducer")
 
     # ---------------------------------------------------------------- grid
