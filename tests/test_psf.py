@@ -214,7 +214,9 @@ def test_double_gaussian_defaults_and_accessors():
         im.GaussianPsf(31, 31, 1.5).computeKernelImage().array,
         rtol=1e-13,
     )
-    assert psf.computeShape() == im.Quadrupole(2.25, 2.25, 0.0)
+    shape = psf.computeShape()  # adaptive moments of a b = 0 kernel: sigma1**2
+    assert shape.getIxx() == pytest.approx(2.25, rel=1e-6)
+    assert shape.getIyy() == pytest.approx(2.25, rel=1e-6)
     assert repr(psf) == "DoubleGaussianPsf(width=31, height=31, sigma1=1.5, sigma2=3.0, b=0.0)"
     assert pickle.loads(pickle.dumps(psf)) == psf
     assert psf == im.DoubleGaussianPsf(31, 31, 1.5, 3.0, 0.0)
@@ -237,22 +239,47 @@ def test_double_gaussian_image_matches_numpy():
     assert abs(image.array.sum() - 1.0) < 1e-12
 
 
+def adaptiveSigma2(array, x0, y0):
+    """Independent adaptive moments of a circular kernel: the weight
+    exp(-r^2 / 2 s^2) whose weighted x-moment is s^2 / 2 (a root, by brentq)."""
+    from scipy.optimize import brentq
+
+    h, w = array.shape
+    y, x = np.mgrid[y0 : y0 + h, x0 : x0 + w].astype(float)
+
+    def f(s2):
+        wt = array * np.exp(-(x * x + y * y) / (2 * s2))
+        return 2 * (wt * x * x).sum() / wt.sum() - s2
+
+    return brentq(f, 0.3, 200.0, xtol=1e-14)
+
+
 @pytest.mark.parametrize(("s1", "s2", "b"), [(1.5, None, 0.1), (2.0, 4.5, 0.3), (1.0, 2.5, 1.0)])
-def test_double_gaussian_analytic_moments_match_measured(s1, s2, b):
+def test_double_gaussian_shape_is_the_adaptive_moment(s1, s2, b):
     psf = im.DoubleGaussianPsf(101, 101, s1, s2, b)
     sigma2 = 2.0 * s1 if s2 is None else s2
-    expected = (s1**2 + b * sigma2**2) / (1.0 + b)
     shape = psf.computeShape()
-    assert shape.getIxx() == pytest.approx(expected, rel=1e-14)
-    assert shape.getIyy() == pytest.approx(expected, rel=1e-14)
-    assert shape.getIxy() == 0.0
     kernel = psf.computeKernelImage()
-    xc, yc, ixx, iyy, ixy = measuredMoments(kernel.array, *xy0(kernel))
-    assert (xc, yc) == (pytest.approx(0.0, abs=1e-12), pytest.approx(0.0, abs=1e-12))
-    assert ixx == pytest.approx(shape.getIxx(), rel=1e-3)
-    assert iyy == pytest.approx(shape.getIyy(), rel=1e-3)
-    assert abs(ixy) < 1e-10
-    assert psf.computeFwhm() == pytest.approx(FWHM_PER_SIGMA * math.sqrt(expected), rel=1e-14)
+    expected = adaptiveSigma2(kernel.array, *xy0(kernel))
+    assert shape.getIxx() == pytest.approx(expected, rel=1e-7)
+    assert shape.getIyy() == pytest.approx(expected, rel=1e-7)
+    assert abs(shape.getIxy()) < 1e-10
+    # Between the core's moment and the unweighted mixture moment.
+    assert s1**2 < shape.getIxx() < (s1**2 + b * sigma2**2) / (1.0 + b)
+    assert psf.computeFwhm() == pytest.approx(FWHM_PER_SIGMA * math.sqrt(expected), rel=1e-7)
+
+
+def test_single_gaussian_adaptive_moment_is_sigma_squared():
+    # LSST's default in its tests: DoubleGaussianPsf(11, 11, 2.0, 3.7), b = 0.
+    big = im.DoubleGaussianPsf(61, 61, 2.0, 3.7)
+    assert big.computeShape().getIxx() == pytest.approx(4.0, rel=1e-6)
+    small = im.DoubleGaussianPsf(11, 11, 2.0, 3.7)
+    kernel = small.computeKernelImage()
+    assert small.computeShape().getIxx() == pytest.approx(
+        adaptiveSigma2(kernel.array, *xy0(kernel)), rel=1e-7
+    )
+    # The 11 x 11 kernel truncates the wings: slightly below sigma^2 = 4.
+    assert 3.9 < small.computeShape().getIxx() < 4.0
 
 
 @pytest.mark.parametrize(
@@ -340,11 +367,12 @@ def test_coadd_weighted_mean_in_overlap_by_hand():
     np.testing.assert_allclose(kernel.array, expectedKernel, rtol=1e-13, atol=1e-16)
     assert coadd.computeBBox(position) == kernel.getBBox()
 
-    _, _, ixx, iyy, ixy = measuredMoments(expectedKernel)
+    # The shape is the adaptive moment of that kernel (circular components).
+    s2 = adaptiveSigma2(expectedKernel, -10, -9)
     shape = coadd.computeShape(position)
-    assert shape.getIxx() == pytest.approx(ixx, rel=1e-12)
-    assert shape.getIyy() == pytest.approx(iyy, rel=1e-12)
-    assert shape.getIxy() == pytest.approx(ixy, abs=1e-12)
+    assert shape.getIxx() == pytest.approx(s2, rel=1e-7)
+    assert shape.getIyy() == pytest.approx(s2, rel=1e-7)
+    assert shape.getIxy() == pytest.approx(0.0, abs=1e-9)
 
     # Only A covers (10, 10); only B covers (90, 45).
     np.testing.assert_allclose(
@@ -377,11 +405,11 @@ def test_coadd_average_position_and_accessors():
     assert given.getAveragePosition() == Point2D(22.0, 3.0)
     # default position of computeImage is the average position
     assert xy0(given.computeImage()) == (20, 1)
-    # a 5x5 kernel truncates the Gaussian: the FWHM comes from the measured moments
-    _, _, ixx, iyy, ixy = measuredMoments(psf.computeKernelImage().array)
-    expectedFwhm = (ixx * iyy - ixy**2) ** 0.25 * FWHM_PER_SIGMA
-    assert im.psfFwhm(given) == pytest.approx(expectedFwhm, rel=1e-12)
-    assert given.computeFwhm() == pytest.approx(expectedFwhm, rel=1e-12)
+    # a 5x5 kernel truncates the Gaussian: the FWHM comes from its adaptive moments
+    kernel = psf.computeKernelImage()
+    expectedFwhm = math.sqrt(adaptiveSigma2(kernel.array, *xy0(kernel))) * FWHM_PER_SIGMA
+    assert im.psfFwhm(given) == pytest.approx(expectedFwhm, rel=1e-8)
+    assert given.computeFwhm() == pytest.approx(expectedFwhm, rel=1e-8)
     assert im.psfFwhm(given) < FWHM_PER_SIGMA * 1.0
 
 

@@ -565,7 +565,11 @@ class VariableGaussianPsf(Psf):
         return self._at(position).computeKernelImage(position)
 
     def _doComputeShape(self, position: Point2D) -> Quadrupole:
-        return self._at(position).computeShape(position)
+        # The model's own second moment (core and wing, unit-integral
+        # components): the width PSF matching to a Gaussian works with.
+        s2 = self.sigmaAt(position) ** 2
+        moment = s2 * (1.0 + self._b * self._ratio**2) / (1.0 + self._b)
+        return Quadrupole(moment, moment, 0.0)
 
     def _doComputeBBox(self, position: Point2D) -> Box2I:
         return Box2I(
