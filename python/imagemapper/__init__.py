@@ -15,6 +15,14 @@ from ._facade import map_reduce
 from ._image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
 from ._mapper import ImageMapper, ImageMapperConfig, PassThroughMapper
 from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
+from ._outofcore import (
+    FitsSink,
+    FitsSource,
+    ZarrSink,
+    ZarrSource,
+    runOutOfCore,
+    runOutOfCoreDask,
+)
 from ._psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole, psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
 from ._rustmappers import RustGaussianConvolveConfig, RustGaussianConvolveMapper
@@ -32,6 +40,8 @@ __all__ = [
     "DoubleGaussianPsf",
     "Exposure",
     "Extent2I",
+    "FitsSink",
+    "FitsSource",
     "GaussianPsf",
     "Image",
     "ImageMapReduceConfig",
@@ -54,9 +64,13 @@ __all__ = [
     "Struct",
     "Task",
     "TaskMetadata",
+    "ZarrSink",
+    "ZarrSource",
     "__version__",
     "map_reduce",
     "mappers",
     "psfFwhm",
+    "runOutOfCore",
+    "runOutOfCoreDask",
     "timeMethod",
 ]
