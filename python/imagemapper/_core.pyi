@@ -165,7 +165,7 @@ def generate_grid(
 
 _Float2D = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Int2D = npt.NDArray[np.int32]
-_Op = Literal["copy", "sum", "average"]
+_Op = str  # "copy", "sum" or "average" (ValueError otherwise)
 
 def stitch_init(
     op: _Op,
@@ -182,7 +182,7 @@ def stitch_accumulate(
     mask: _Int2D,
     variance: _Float2D,
     weights: _Int2D | None,
-    cells: list[tuple[Box2I, _Float2D, _Int2D | None, _Float2D]],
+    cells: Sequence[tuple[Box2I, npt.NDArray[Any], npt.NDArray[Any] | None, npt.NDArray[Any]]],
     n_threads: int = 0,
 ) -> None: ...
 def stitch_finalize(

@@ -16,7 +16,7 @@ from __future__ import annotations
 __all__ = ["EDGE_MODES", "EdgeHaloMapper", "checkBorder", "keepCellShape"]
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -129,7 +129,7 @@ def padExposure(expanded: Exposure, target: Box2I, mode: str, constant: float = 
     def pad(arr: np.ndarray, value: float) -> np.ndarray:
         if npMode == "constant":
             return np.pad(arr, padW, mode="constant", constant_values=value)
-        return np.pad(arr, padW, mode=npMode)
+        return np.pad(arr, padW, mode=cast(Any, npMode))
 
     image = pad(mi.image.array, constant)
     mask = pad(mi.mask.array, 0)

@@ -28,7 +28,7 @@ import os
 import pickle
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from typing import Any
@@ -360,7 +360,7 @@ def iterOrderedResults(
     onChunkDone: Callable[[int], None] | None = None,
     stats: _Stats | None = None,
     log: Any = None,
-) -> Iterator[list[Outcome]]:
+) -> Generator[list[Outcome], None, None]:
     """Run the mapper over ``cells``; yield lists of outcomes in cell order.
 
     Each yielded list continues exactly where the previous one stopped.

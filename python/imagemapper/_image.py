@@ -31,7 +31,7 @@ import operator
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -138,7 +138,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     """
     if array.size:
         try:
-            return np.asarray(memoryview(array).toreadonly())
+            return np.asarray(memoryview(cast(Any, array)).toreadonly())
         except (BufferError, TypeError, ValueError):  # pragma: no cover - exotic dtypes
             pass
     view = array.view()
@@ -980,7 +980,9 @@ class MaskedImage:
                 if not writeable:
                     array = _read_only(array)
                 planes.append(plane._derive(array, x0, y0, share=writeable))
-            return self._from_planes(*planes)
+            return self._from_planes(
+                cast(Image, planes[0]), cast(Mask, planes[1]), cast(Image, planes[2])
+            )
         image = img._view(bbox, origin, deep, writeable, owner or type(self).__name__)
         if bbox is not None and _as_origin(origin) is LOCAL:
             bbox, origin = image.getBBox(), PARENT

@@ -15,7 +15,8 @@ import inspect
 import math
 import sys
 import time
-from typing import Any, ClassVar
+from collections.abc import Generator
+from typing import Any, ClassVar, cast
 
 import lsst.pex.config as pexConfig
 
@@ -314,6 +315,9 @@ class ImageMapReduceTask(Task):
 
     ConfigClass: ClassVar[type[pexConfig.Config]] = ImageMapReduceConfig
     _DefaultName: ClassVar[str] = "ip_diffim_imageMapReduce"
+    #: The subtasks (made by ``makeSubtask`` in ``__init__``).
+    mapper: ImageMapper
+    reducer: ImageReducer
 
     def __init__(
         self,
@@ -615,7 +619,8 @@ class ImageMapReduceTask(Task):
         """Execution options: config values, overridden by ``run`` keywords."""
         c = self.config
         opts = {name: kwargs.pop(name, getattr(c, name)) for name in self.EXECUTION_OPTIONS}
-        allowed = sorted(k for k in ImageMapReduceConfig.backend.allowed if k is not None)
+        choices = cast(Any, ImageMapReduceConfig.backend).allowed
+        allowed = sorted(k for k in choices if k is not None)
         if opts["backend"] not in allowed:
             raise ValueError(f"backend={opts['backend']!r} is not one of {allowed}")
         if opts["onMapperError"] not in ("raise", "mask"):
@@ -666,7 +671,7 @@ class ImageMapReduceTask(Task):
         kwargs: dict[str, Any],
         opts: dict[str, Any],
         bar: Any,
-    ) -> Any:
+    ) -> Generator[list[Any], None, None]:
         stats = _Stats()
         self._driverStats = stats
         gen = iterOrderedResults(

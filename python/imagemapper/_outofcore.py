@@ -197,6 +197,7 @@ class FitsSource(_SourceBase):
 
     def readExposure(self, box: Box2I) -> Exposure:
         image = self._read("IMAGE", box, self.dtype)
+        assert image is not None  # every source has an IMAGE plane
         variance = self._read("VARIANCE", box, self.dtype)
         mask = self._read("MASK", box, np.int32)
         return Exposure.fromArrays(

@@ -215,7 +215,7 @@ class _Stitcher:
         self.dtype = mi.image.array.dtype
         self.bbox = self.out.getBBox()
         self.cellBoxes = list(cellBoxes) if cellBoxes is not None else None
-        self._geoms: list[tuple[tuple[int, int, int, int], tuple[float, float]]] | None = None
+        self._geoms: list[tuple[tuple[int, ...], tuple[float, float]]] | None = None
         shape = mi.image.array.shape
         cfg = reducer.config
         self.weights: np.ndarray | None = None
@@ -247,7 +247,7 @@ class _Stitcher:
 
     # ----------------------------------------------------------- geometry
 
-    def _gridGeoms(self) -> list:
+    def _gridGeoms(self) -> list[Any]:
         """Ramps and centres of every grid cell (computed once)."""
         if self._geoms is None:
             boxes = self.cellBoxes or []

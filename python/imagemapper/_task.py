@@ -63,6 +63,10 @@ class Struct:
     2
     """
 
+    if TYPE_CHECKING:
+        # Items are set dynamically: let type checkers accept any attribute.
+        def __getattr__(self, name: str) -> Any: ...
+
     def __init__(self, **kwargs: Any) -> None:
         for name, value in kwargs.items():
             self._addItem(name, value)
@@ -933,7 +937,8 @@ class Task:
             if log is not None:
                 self._logParent = log
                 loggerName = log.getChild(self._fullName).name
-        self.config: lsst.pex.config.Config = config
+        # Typed Any: subclasses read their own fields (config.sigma, ...).
+        self.config: Any = config
         self.config.validate()
         self.log: lsst.utils.logging.LsstLogAdapter = lsst.utils.logging.getLogger(loggerName)
         self._taskDict[self._fullName] = weakref.ref(self)

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 #: What the command line sets before the user's overrides: FITS files carry no PSF model, so
 #: cells are sized in pixels.
@@ -46,7 +46,7 @@ def _reduceOps() -> tuple[str, ...]:
     """The reducer's reduceOperation choices that make sense from the command line."""
     from ._reducer import ImageReducerConfig
 
-    allowed = ImageReducerConfig.reduceOperation.allowed
+    allowed = cast(Any, ImageReducerConfig.reduceOperation).allowed
     return tuple(k for k in allowed if k is not None and k != "coaddPsf")
 
 

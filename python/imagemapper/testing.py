@@ -74,6 +74,8 @@ def naiveGrid(
         cs = [int(np.rint(v * scale)) for v in cellSize]
         gs = [int(np.rint(v * scale)) for v in gridStep]
         bs = [int(np.rint(v * scale)) for v in borderSize]
+        xs: np.ndarray
+        ys: np.ndarray
         if adjust == "spacing":
             xs = np.linspace(cs[0] // 2, W - cs[0] // 2, W // cs[0] + 1)
             ys = np.linspace(cs[1] // 2, H - cs[1] // 2, H // cs[1] + 1)
