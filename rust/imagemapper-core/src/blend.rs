@@ -38,7 +38,10 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::geom::Box2I;
-use crate::stitch::{band_rows, check_cells, check_plane, shape_of, thread_pool, CellView, Pixel};
+use crate::stitch::{
+    check_cells, check_plane, for_each_band, or_mask, overlap, shape_of, thread_pool, Band,
+    CellView, Pixel,
+};
 
 /// The reduce operations of this module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,14 +328,6 @@ pub fn cell_ramps(cells: &[Box2I], max_fraction: f64) -> Result<Vec<[i32; 4]>> {
 
 // ------------------------------------------------------------------ kernel
 
-struct Band<'a, T> {
-    y0: i64,
-    image: ArrayViewMut2<'a, T>,
-    mask: ArrayViewMut2<'a, i32>,
-    variance: ArrayViewMut2<'a, T>,
-    aux: Option<ArrayViewMut2<'a, f64>>,
-}
-
 fn check_out<T>(op: BlendOp, out: &BlendOut<'_, T>) -> Result<()> {
     let want = shape_of(&out.bbox);
     check_plane("image", out.image.dim(), want, &out.bbox)?;
@@ -348,39 +343,21 @@ fn check_out<T>(op: BlendOp, out: &BlendOut<'_, T>) -> Result<()> {
     }
 }
 
-fn for_each_band<T, F>(out: &mut BlendOut<'_, T>, n_threads: usize, f: F) -> Result<()>
+/// The shared band driver over a [`BlendOut`] (its float64 plane as auxiliary).
+fn for_each_blend_band<T, F>(out: &mut BlendOut<'_, T>, n_threads: usize, f: F) -> Result<()>
 where
     T: Pixel,
-    F: Fn(&mut Band<'_, T>) + Sync + Send,
+    F: Fn(&mut Band<'_, T, f64>) + Sync + Send,
 {
-    let height = out.image.nrows();
-    if height == 0 || out.image.ncols() == 0 {
-        return Ok(());
-    }
-    let pool = thread_pool(n_threads)?;
-    let rows = band_rows(height, pool.current_num_threads());
-    let y0 = i64::from(out.bbox.min_y());
-    let mut auxes: Vec<Option<ArrayViewMut2<'_, f64>>> = match out.aux.as_mut() {
-        Some(a) => a.axis_chunks_iter_mut(Axis(0), rows).map(Some).collect(),
-        None => Vec::new(),
-    };
-    auxes.reverse();
-    let mut bands: Vec<Band<'_, T>> = out
-        .image
-        .axis_chunks_iter_mut(Axis(0), rows)
-        .zip(out.mask.axis_chunks_iter_mut(Axis(0), rows))
-        .zip(out.variance.axis_chunks_iter_mut(Axis(0), rows))
-        .enumerate()
-        .map(|(k, ((image, mask), variance))| Band {
-            y0: y0 + (k * rows) as i64,
-            image,
-            mask,
-            variance,
-            aux: auxes.pop().flatten(),
-        })
-        .collect();
-    pool.install(|| bands.par_iter_mut().for_each(f));
-    Ok(())
+    for_each_band(
+        i64::from(out.bbox.min_y()),
+        &mut out.image,
+        &mut out.mask,
+        &mut out.variance,
+        out.aux.as_mut(),
+        n_threads,
+        f,
+    )
 }
 
 /// Initialise the output for `op`: image and variance 0 and Σw 0
@@ -401,7 +378,7 @@ pub fn init<T: Pixel>(op: BlendOp, out: &mut BlendOut<'_, T>, n_threads: usize) 
     } else {
         0.0
     };
-    for_each_band(out, n_threads, |b| {
+    for_each_blend_band(out, n_threads, |b| {
         b.image.fill(start);
         b.variance.fill(start);
         if let Some(a) = b.aux.as_mut() {
@@ -414,32 +391,28 @@ pub fn init<T: Pixel>(op: BlendOp, out: &mut BlendOut<'_, T>, n_threads: usize) 
 fn apply_cell<T: Pixel>(
     op: BlendOp,
     params: &BlendParams,
-    band: &mut Band<'_, T>,
+    band: &mut Band<'_, T, f64>,
     out_x0: i64,
     cell: &CellView<'_, T>,
     geom: &CellGeom,
     wx: &[f64],
 ) {
-    let band_h = band.image.nrows() as i64;
-    let (cy0, cy1) = (i64::from(cell.bbox.min_y()), i64::from(cell.bbox.end_y()));
-    let r0 = cy0.max(band.y0);
-    let r1 = cy1.min(band.y0 + band_h);
-    if r0 >= r1 || cell.bbox.is_empty() {
+    let Some(o) = overlap(band.y0, band.image.nrows(), out_x0, &cell.bbox) else {
         return;
-    }
-    let (br0, br1) = ((r0 - band.y0) as usize, (r1 - band.y0) as usize);
-    let (cr0, cr1) = ((r0 - cy0) as usize, (r1 - cy0) as usize);
-    let x0 = (i64::from(cell.bbox.min_x()) - out_x0) as usize;
-    let x1 = x0 + cell.bbox.width() as usize;
+    };
+    let (br, cols) = (o.band_rows.clone(), o.cols.clone());
+    let (cr0, cr1) = (o.cell_rows.start, o.cell_rows.end);
+    let cy0 = i64::from(cell.bbox.min_y());
+    let cy1 = i64::from(cell.bbox.end_y());
     let img = cell.image.slice(s![cr0..cr1, ..]);
     let var = cell.variance.slice(s![cr0..cr1, ..]);
-    let mut out_img = band.image.slice_mut(s![br0..br1, x0..x1]);
-    let mut out_var = band.variance.slice_mut(s![br0..br1, x0..x1]);
+    let mut out_img = band.image.slice_mut(s![br.clone(), cols.clone()]);
+    let mut out_var = band.variance.slice_mut(s![br.clone(), cols.clone()]);
     let height = cy1 - cy0;
     match op {
         BlendOp::Weighted => {
             let Some(aux) = band.aux.as_mut() else { return };
-            let mut out_w = aux.slice_mut(s![br0..br1, x0..x1]);
+            let mut out_w = aux.slice_mut(s![br.clone(), cols.clone()]);
             let independent = params.variance == VariancePolicy::Independent;
             for (k, cr) in (cr0..cr1).enumerate() {
                 let t = cr as i64;
@@ -480,7 +453,7 @@ fn apply_cell<T: Pixel>(
         }
         BlendOp::Owner => {
             let Some(aux) = band.aux.as_mut() else { return };
-            let mut out_d = aux.slice_mut(s![br0..br1, x0..x1]);
+            let mut out_d = aux.slice_mut(s![br.clone(), cols.clone()]);
             let cx0 = f64::from(cell.bbox.min_x());
             let [gx, gy] = geom.centre;
             for (k, cr) in (cr0..cr1).enumerate() {
@@ -525,12 +498,7 @@ fn apply_cell<T: Pixel>(
                 });
         }
     }
-    if let Some(m) = cell.mask.as_ref() {
-        let out_mask = band.mask.slice_mut(s![br0..br1, x0..x1]);
-        Zip::from(out_mask)
-            .and(m.slice(s![cr0..cr1, ..]))
-            .for_each(|om, &cm| *om |= cm);
-    }
+    or_mask(band, cell, &o);
 }
 
 /// Stitch a batch of cells with `op`, in the order given; `geoms[i]` is the
@@ -585,7 +553,7 @@ pub fn accumulate<T: Pixel>(
         vec![Vec::new(); cells.len()]
     };
     let out_x0 = i64::from(out.bbox.min_x());
-    for_each_band(out, n_threads, |band| {
+    for_each_blend_band(out, n_threads, |band| {
         for ((cell, geom), wx) in cells.iter().zip(geoms).zip(&wxs) {
             apply_cell(op, params, band, out_x0, cell, geom, wx);
         }
@@ -607,7 +575,7 @@ pub fn finalize<T: Pixel>(
     check_out(op, out)?;
     let independent = params.variance == VariancePolicy::Independent;
     let per_band: Mutex<Vec<(u64, u64, f64, f64)>> = Mutex::new(Vec::new());
-    for_each_band(out, n_threads, |b| {
+    for_each_blend_band(out, n_threads, |b| {
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         let mut n_unc = 0u64;
         if op == BlendOp::Weighted {

@@ -223,13 +223,14 @@ pub fn thread_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
     Ok(pool)
 }
 
-/// One band of output rows: its first row in parent coordinates and its planes.
-struct Band<'a, T> {
-    y0: i64,
-    image: ArrayViewMut2<'a, T>,
-    mask: ArrayViewMut2<'a, i32>,
-    variance: ArrayViewMut2<'a, T>,
-    weights: Option<ArrayViewMut2<'a, i32>>,
+/// One band of output rows: its first row in parent coordinates, its planes
+/// and the operation's auxiliary plane (`A`: counts or weights), if any.
+pub(crate) struct Band<'a, T, A> {
+    pub(crate) y0: i64,
+    pub(crate) image: ArrayViewMut2<'a, T>,
+    pub(crate) mask: ArrayViewMut2<'a, i32>,
+    pub(crate) variance: ArrayViewMut2<'a, T>,
+    pub(crate) aux: Option<ArrayViewMut2<'a, A>>,
 }
 
 pub(crate) fn band_rows(height: usize, n_threads: usize) -> usize {
@@ -239,44 +240,102 @@ pub(crate) fn band_rows(height: usize, n_threads: usize) -> usize {
     height.div_ceil(target).max(16)
 }
 
-fn bands<'a, 'b, T>(out: &'b mut OutputMut<'a, T>, rows: usize) -> Vec<Band<'b, T>> {
-    let y0 = i64::from(out.bbox.min_y());
-    let imgs = out.image.axis_chunks_iter_mut(Axis(0), rows);
-    let masks = out.mask.axis_chunks_iter_mut(Axis(0), rows);
-    let vars = out.variance.axis_chunks_iter_mut(Axis(0), rows);
-    let mut weights: Vec<Option<ArrayViewMut2<'b, i32>>> = match out.weights.as_mut() {
-        Some(w) => w.axis_chunks_iter_mut(Axis(0), rows).map(Some).collect(),
+/// Cut the output planes into disjoint bands of rows and run `f` on every
+/// band in parallel (the pool's threads). Shared by every reduce kernel:
+/// each pixel belongs to one band, so results do not depend on the number
+/// of threads.
+pub(crate) fn for_each_band<T, A, F>(
+    y0: i64,
+    image: &mut ArrayViewMut2<'_, T>,
+    mask: &mut ArrayViewMut2<'_, i32>,
+    variance: &mut ArrayViewMut2<'_, T>,
+    aux: Option<&mut ArrayViewMut2<'_, A>>,
+    n_threads: usize,
+    f: F,
+) -> Result<()>
+where
+    T: Pixel,
+    A: Send,
+    F: Fn(&mut Band<'_, T, A>) + Sync + Send,
+{
+    let height = image.nrows();
+    if height == 0 || image.ncols() == 0 {
+        return Ok(());
+    }
+    let pool = thread_pool(n_threads)?;
+    let rows = band_rows(height, pool.current_num_threads());
+    let mut auxes: Vec<Option<ArrayViewMut2<'_, A>>> = match aux {
+        Some(a) => a.axis_chunks_iter_mut(Axis(0), rows).map(Some).collect(),
         None => Vec::new(),
     };
-    weights.reverse();
-    imgs.zip(masks)
-        .zip(vars)
+    auxes.reverse();
+    let mut bands: Vec<Band<'_, T, A>> = image
+        .axis_chunks_iter_mut(Axis(0), rows)
+        .zip(mask.axis_chunks_iter_mut(Axis(0), rows))
+        .zip(variance.axis_chunks_iter_mut(Axis(0), rows))
         .enumerate()
         .map(|(k, ((image, mask), variance))| Band {
             y0: y0 + (k * rows) as i64,
             image,
             mask,
             variance,
-            weights: weights.pop().flatten(),
+            aux: auxes.pop().flatten(),
         })
-        .collect()
+        .collect();
+    pool.install(|| bands.par_iter_mut().for_each(f));
+    Ok(())
 }
 
-/// Run `f` on every band in parallel (the pool's threads).
-fn for_each_band<'a, T, F>(out: &mut OutputMut<'a, T>, n_threads: usize, f: F) -> Result<()>
+/// Where a cell meets a band: rows in the band, rows in the cell, and the
+/// output columns.
+pub(crate) struct Overlap {
+    pub(crate) band_rows: std::ops::Range<usize>,
+    pub(crate) cell_rows: std::ops::Range<usize>,
+    pub(crate) cols: std::ops::Range<usize>,
+}
+
+/// The part of `cell` (inside the output, whose first column is `out_x0`)
+/// that falls in the band starting at parent row `band_y0` with
+/// `band_h` rows; None when they do not meet.
+pub(crate) fn overlap(band_y0: i64, band_h: usize, out_x0: i64, cell: &Box2I) -> Option<Overlap> {
+    let (cy0, cy1) = (i64::from(cell.min_y()), i64::from(cell.end_y()));
+    let r0 = cy0.max(band_y0);
+    let r1 = cy1.min(band_y0 + band_h as i64);
+    if r0 >= r1 || cell.is_empty() {
+        return None;
+    }
+    let x0 = (i64::from(cell.min_x()) - out_x0) as usize;
+    Some(Overlap {
+        band_rows: (r0 - band_y0) as usize..(r1 - band_y0) as usize,
+        cell_rows: (r0 - cy0) as usize..(r1 - cy0) as usize,
+        cols: x0..x0 + cell.width() as usize,
+    })
+}
+
+/// OR the cell's mask (if any) into the band over the whole overlap.
+pub(crate) fn or_mask<T, A>(band: &mut Band<'_, T, A>, cell: &CellView<'_, T>, o: &Overlap) {
+    if let Some(m) = cell.mask.as_ref() {
+        Zip::from(band.mask.slice_mut(s![o.band_rows.clone(), o.cols.clone()]))
+            .and(m.slice(s![o.cell_rows.clone(), ..]))
+            .for_each(|om, &cm| *om |= cm);
+    }
+}
+
+/// The band driver over an [`OutputMut`] (the count plane as auxiliary).
+fn for_each_output_band<T, F>(out: &mut OutputMut<'_, T>, n_threads: usize, f: F) -> Result<()>
 where
     T: Pixel,
-    F: Fn(&mut Band<'_, T>) + Sync + Send,
+    F: Fn(&mut Band<'_, T, i32>) + Sync + Send,
 {
-    let height = out.image.nrows();
-    if height == 0 || out.image.ncols() == 0 {
-        return Ok(());
-    }
-    let pool = thread_pool(n_threads)?;
-    let rows = band_rows(height, pool.current_num_threads());
-    let mut bs = bands(out, rows);
-    pool.install(|| bs.par_iter_mut().for_each(f));
-    Ok(())
+    for_each_band(
+        i64::from(out.bbox.min_y()),
+        &mut out.image,
+        &mut out.mask,
+        &mut out.variance,
+        out.weights.as_mut(),
+        n_threads,
+        f,
+    )
 }
 
 /// Initialise the output for `op`: image and variance NaN (`copy`) or 0,
@@ -291,33 +350,30 @@ pub fn init<T: Pixel>(op: ReduceOp, out: &mut OutputMut<'_, T>, n_threads: usize
     } else {
         T::ZERO
     };
-    for_each_band(out, n_threads, |b| {
+    for_each_output_band(out, n_threads, |b| {
         b.image.fill(start);
         b.variance.fill(start);
-        if let Some(w) = b.weights.as_mut() {
+        if let Some(w) = b.aux.as_mut() {
             w.fill(0);
         }
     })
 }
 
 /// Apply one cell to the rows of one band.
-fn apply_cell<T: Pixel>(op: ReduceOp, band: &mut Band<'_, T>, out_x0: i64, cell: &CellView<'_, T>) {
-    let band_h = band.image.nrows() as i64;
-    let (cy0, cy1) = (i64::from(cell.bbox.min_y()), i64::from(cell.bbox.end_y()));
-    let r0 = cy0.max(band.y0);
-    let r1 = cy1.min(band.y0 + band_h);
-    if r0 >= r1 || cell.bbox.is_empty() {
+fn apply_cell<T: Pixel>(
+    op: ReduceOp,
+    band: &mut Band<'_, T, i32>,
+    out_x0: i64,
+    cell: &CellView<'_, T>,
+) {
+    let Some(o) = overlap(band.y0, band.image.nrows(), out_x0, &cell.bbox) else {
         return;
-    }
-    // Rows in the band and in the cell; columns in the output.
-    let (br0, br1) = ((r0 - band.y0) as usize, (r1 - band.y0) as usize);
-    let (cr0, cr1) = ((r0 - cy0) as usize, (r1 - cy0) as usize);
-    let x0 = (i64::from(cell.bbox.min_x()) - out_x0) as usize;
-    let x1 = x0 + cell.bbox.width() as usize;
-    let out_img = band.image.slice_mut(s![br0..br1, x0..x1]);
-    let out_var = band.variance.slice_mut(s![br0..br1, x0..x1]);
-    let img = cell.image.slice(s![cr0..cr1, ..]);
-    let var = cell.variance.slice(s![cr0..cr1, ..]);
+    };
+    let (br, cr, cols) = (o.band_rows.clone(), o.cell_rows.clone(), o.cols.clone());
+    let out_img = band.image.slice_mut(s![br.clone(), cols.clone()]);
+    let out_var = band.variance.slice_mut(s![br.clone(), cols.clone()]);
+    let img = cell.image.slice(s![cr.clone(), ..]);
+    let var = cell.variance.slice(s![cr, ..]);
     match op {
         ReduceOp::Copy => {
             Zip::from(out_img)
@@ -344,8 +400,8 @@ fn apply_cell<T: Pixel>(op: ReduceOp, band: &mut Band<'_, T>, out_x0: i64, cell:
                 });
         }
         ReduceOp::Average => {
-            if let Some(w) = band.weights.as_mut() {
-                let out_w = w.slice_mut(s![br0..br1, x0..x1]);
+            if let Some(w) = band.aux.as_mut() {
+                let out_w = w.slice_mut(s![br, cols]);
                 Zip::from(out_img)
                     .and(out_var)
                     .and(out_w)
@@ -361,12 +417,7 @@ fn apply_cell<T: Pixel>(op: ReduceOp, band: &mut Band<'_, T>, out_x0: i64, cell:
             }
         }
     }
-    if let Some(m) = cell.mask.as_ref() {
-        let out_mask = band.mask.slice_mut(s![br0..br1, x0..x1]);
-        Zip::from(out_mask)
-            .and(m.slice(s![cr0..cr1, ..]))
-            .for_each(|om, &cm| *om |= cm);
-    }
+    or_mask(band, cell, &o);
 }
 
 /// Stitch a batch of cells into the output, in the order given.
@@ -386,7 +437,7 @@ pub fn accumulate<T: Pixel>(
         return Ok(());
     }
     let out_x0 = i64::from(out.bbox.min_x());
-    for_each_band(out, n_threads, |band| {
+    for_each_output_band(out, n_threads, |band| {
         for cell in cells {
             apply_cell(op, band, out_x0, cell);
         }
@@ -407,11 +458,11 @@ pub fn finalize<T: Pixel>(
     check_output(op, out)?;
     let npix = out.image.len() as u64;
     let per_band: Mutex<Vec<(i64, [i64; 5])>> = Mutex::new(Vec::new());
-    for_each_band(out, n_threads, |b| {
+    for_each_output_band(out, n_threads, |b| {
         // [n_bad, min_w, max_w, sum_w, n_zero]
         let mut acc = [0i64, i64::MAX, i64::MIN, 0, 0];
         if op == ReduceOp::Average {
-            if let Some(w) = b.weights.as_ref() {
+            if let Some(w) = b.aux.as_ref() {
                 Zip::from(&mut b.image)
                     .and(&mut b.variance)
                     .and(w)
