@@ -43,7 +43,7 @@ from . import _core
 from ._core import Box2I, Extent2I, Point2I
 from ._executors import CellFailure, iterOrderedResults, runChunk
 from ._image import Exposure, Mask
-from ._reducer import STITCH_OPERATIONS
+from ._reducer import STITCH_OPERATIONS, cellArrays
 from ._task import Struct
 
 # ----------------------------------------------------------------- sources
@@ -445,10 +445,13 @@ def _bands(bbox: Box2I, bandHeight: int) -> list[Box2I]:
 class _BandStitcher:
     """Stitch cells into one band of output rows with the Rust kernel."""
 
-    def __init__(self, op: str, band: Box2I, dtype: Any, mask0: np.ndarray, nThreads: int) -> None:
+    def __init__(
+        self, op: str, band: Box2I, fullBBox: Box2I, dtype: Any, mask0: np.ndarray, nThreads: int
+    ) -> None:
         shape = (band.getHeight(), band.getWidth())
         self.op = op
         self.band = band
+        self.fullBBox = fullBBox
         self.nThreads = nThreads
         self.image = np.empty(shape, dtype)
         self.variance = np.empty(shape, dtype)
@@ -459,24 +462,14 @@ class _BandStitcher:
     def add(self, results: Sequence[tuple[int, Any]]) -> None:
         cells = []
         for index, result in results:
-            item = getattr(result, "subExposure", None)
-            if not isinstance(item, Exposure):
-                raise TypeError(
-                    f"Mapper result for cell {index} holds no Exposure in 'subExposure'; "
-                    f"reduceOperation={self.op!r} stitches exposures"
-                )
-            box = item.getBBox()
+            box, image, mask, variance = cellArrays(
+                index, result, self.image.dtype, self.fullBBox, self.op
+            )
             clipped = box.clippedTo(self.band)
             if clipped.isEmpty():
                 continue
             sl = clipped.slices(box)
-            mi = item.maskedImage
-            image = mi.image.array[sl]
-            variance = mi.variance.array[sl]
-            if image.dtype != self.image.dtype:
-                image = image.astype(self.image.dtype)
-                variance = variance.astype(self.image.dtype)
-            cells.append((clipped, image, np.asarray(mi.mask.array[sl], np.int32), variance))
+            cells.append((clipped, image[sl], mask[sl], variance[sl]))
         if cells:
             _core.stitch_accumulate(
                 self.op,
@@ -608,7 +601,9 @@ def runOutOfCore(
                         task.log.warning("mapper.run failed on cell %d; masking it", index)
                         failures.append(payload)
                 maxHeld = max(maxHeld, len(held))
-        stitcher = _BandStitcher(op, band, source.dtype, source.readMask(band), nWorkers)
+        stitcher = _BandStitcher(
+            op, band, source.getBBox(), source.dtype, source.readMask(band), nWorkers
+        )
         stitcher.add(sorted((i, r) for i, r in held.items() if lastBand[i] >= k))
         stitcher.finish(badBits)
         if failures:
@@ -657,7 +652,7 @@ def _processBand(
     failures = [p for _, ok, p in outcomes if not ok]
     if failures:
         raise failures[0].asError()
-    stitcher = _BandStitcher(op, band, source.dtype, source.readMask(band), 1)
+    stitcher = _BandStitcher(op, band, source.getBBox(), source.dtype, source.readMask(band), 1)
     stitcher.add([(i, r) for i, _, r in outcomes])
     stats = stitcher.finish(badBits)
     sink.writeBand(band, stitcher.image, stitcher.mask, stitcher.variance)

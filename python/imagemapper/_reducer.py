@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["BLEND_OPERATIONS", "STITCH_OPERATIONS", "ImageReducer", "ImageReducerConfig"]
+__all__ = [
+    "BLEND_OPERATIONS",
+    "STITCH_OPERATIONS",
+    "ImageReducer",
+    "ImageReducerConfig",
+    "cellArrays",
+]
 
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -181,6 +187,52 @@ def _coaddPsfFrom(components: Sequence[tuple[int, Any, Box2I]], log: Any) -> Coa
     return CoaddPsf([(psf, bbox, 1.0) for _, psf, bbox in components])
 
 
+def cellArrays(
+    index: int, result: Any, dtype: Any, fullBBox: Box2I, op: str
+) -> tuple[Box2I, Any, Any, Any]:
+    """``(bbox, image, mask, variance)`` of a mapper result, for stitching.
+
+    Casts to the output's ``dtype`` (masks to int32) and checks that the
+    result is an exposure inside ``fullBBox`` whose arrays match its box;
+    errors name the cell.
+    """
+    item = getattr(result, "subExposure", None)
+    if not isinstance(item, Exposure):
+        found = (
+            "no 'subExposure' item"
+            if item is None
+            else f"subExposure of type {type(item).__name__}"
+        )
+        raise TypeError(
+            f"Mapper result for cell {index} has {found}; reduceOperation="
+            f"{op!r} expects an Exposure in result.subExposure. "
+            "Consider using reduceOperation='none' to receive the results as they are."
+        )
+    mi = item.maskedImage
+    image, mask, variance = mi.image.array, mi.mask.array, mi.variance.array
+    if image.dtype != dtype:
+        image = image.astype(dtype)
+    if variance.dtype != dtype:
+        variance = variance.astype(dtype)
+    if mask.dtype != np.int32:
+        mask = mask.astype(np.int32)
+    bbox = item.getBBox()
+    if not fullBBox.contains(bbox):
+        raise ValueError(
+            f"Mapper result for cell {index}: its subExposure covers {bbox!r}, which is not "
+            f"inside the input exposure's box {fullBBox!r}; expected (a part of) the cell, "
+            "in the parent coordinates of the input"
+        )
+    shape = (bbox.getHeight(), bbox.getWidth())
+    for name, arr in (("image", image), ("mask", mask), ("variance", variance)):
+        if arr.shape != shape:
+            raise ValueError(
+                f"Mapper result for cell {index}: its subExposure's {name} array has shape "
+                f"{arr.shape} but its box {bbox!r} needs {shape} (rows, columns)"
+            )
+    return bbox, image, mask, variance
+
+
 class _Stitcher:
     """Accumulates per-cell results into a new exposure, in Rust.
 
@@ -275,41 +327,7 @@ class _Stitcher:
     # --------------------------------------------------------------- cells
 
     def _cellArrays(self, index: int, result: Any) -> tuple[Box2I, Any, Any, Any]:
-        item = getattr(result, "subExposure", None)
-        if not isinstance(item, Exposure):
-            found = (
-                "no 'subExposure' item"
-                if item is None
-                else f"subExposure of type {type(item).__name__}"
-            )
-            raise TypeError(
-                f"Mapper result for cell {index} has {found}; reduceOperation="
-                f"{self.op!r} expects an Exposure in result.subExposure. "
-                "Consider using reduceOperation='none' to receive the results as they are."
-            )
-        mi = item.maskedImage
-        image, mask, variance = mi.image.array, mi.mask.array, mi.variance.array
-        if image.dtype != self.dtype:
-            image = image.astype(self.dtype)
-        if variance.dtype != self.dtype:
-            variance = variance.astype(self.dtype)
-        if mask.dtype != np.int32:
-            mask = mask.astype(np.int32)
-        bbox = item.getBBox()
-        if not self.bbox.contains(bbox):
-            raise ValueError(
-                f"Mapper result for cell {index}: its subExposure covers {bbox!r}, which is not "
-                f"inside the input exposure's box {self.bbox!r}; expected (a part of) the cell, "
-                "in the parent coordinates of the input"
-            )
-        shape = (bbox.getHeight(), bbox.getWidth())
-        for name, arr in (("image", image), ("mask", mask), ("variance", variance)):
-            if arr.shape != shape:
-                raise ValueError(
-                    f"Mapper result for cell {index}: its subExposure's {name} array has shape "
-                    f"{arr.shape} but its box {bbox!r} needs {shape} (rows, columns)"
-                )
-        return bbox, image, mask, variance
+        return cellArrays(index, result, self.dtype, self.bbox, self.op)
 
     def _meshNode(self, index: int, result: Any) -> tuple[int, Box2I, float, float]:
         cfg = self.reducer.config
