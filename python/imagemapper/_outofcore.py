@@ -561,13 +561,11 @@ def runOutOfCore(
         sink = FitsSink(outputPath, source.getBBox(), source.dtype, planes, wcs=source.getWcs())
     policy = cfg.onMapperError
     # Cells in the order their bands need them: by first band touched, then index.
-    firstBand = {}
-    lastBand = {}
-    for i, b0, _ in cells:
-        for k, band in enumerate(bands):
-            if b0.overlaps(band):
-                firstBand.setdefault(i, k)
-                lastBand[i] = k
+    # Bands all have the first band's height (the last may be shorter), so a
+    # row's band is a division; cells lie inside the exposure.
+    y0, bandH = bands[0].getMinY(), bands[0].getHeight()
+    firstBand = {i: (b0.getMinY() - y0) // bandH for i, b0, _ in cells if not b0.isEmpty()}
+    lastBand = {i: (b0.getMaxY() - y0) // bandH for i, b0, _ in cells if not b0.isEmpty()}
     held: dict[int, Any] = {}
     failures: list[CellFailure] = []
     maxHeld = 0
