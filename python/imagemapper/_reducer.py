@@ -10,6 +10,7 @@ __all__ = [
     "cellArrays",
 ]
 
+import copy
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -233,6 +234,24 @@ def cellArrays(
     return bbox, image, mask, variance
 
 
+def _blankLike(exposure: Exposure) -> Exposure:
+    """A new exposure with ``exposure``'s box, mask (copied), PSF, WCS and
+    metadata (deep copies), and uninitialised image and variance planes that
+    the stitcher fills (cloning would copy pixels only to overwrite them)."""
+    mi = exposure.maskedImage
+    bbox = exposure.getBBox()
+    return Exposure.fromArrays(
+        np.empty_like(mi.image.array, order="C"),
+        mi.mask.array.copy(),
+        np.empty_like(mi.variance.array, order="C"),
+        xy0=(bbox.getMinX(), bbox.getMinY()),
+        psf=copy.deepcopy(exposure.getPsf()),
+        wcs=copy.deepcopy(exposure.getWcs()),
+        planeDict=mi.mask.getMaskPlaneDict(),
+        metadata=copy.deepcopy(exposure.getMetadata()),
+    )
+
+
 class _Stitcher:
     """Accumulates per-cell results into a new exposure, in Rust.
 
@@ -262,7 +281,7 @@ class _Stitcher:
         self.op = op
         self.nThreads = nThreads
         self.exposure = exposure
-        self.out = exposure.clone()
+        self.out = _blankLike(exposure)
         mi = self.out.maskedImage
         self.dtype = mi.image.array.dtype
         self.bbox = self.out.getBBox()
