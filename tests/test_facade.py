@@ -501,7 +501,7 @@ def test_processes_start_failures_are_one_line_with_the_workers_exception(tmp_pa
     # A script without the guard starts its run again in the worker.
     script = tmp_path / "noguard.py"
     script.write_text(SCRIPT.format(body=RUN))
-    rc, out, err = _python([str(script)])
+    rc, _out, err = _python([str(script)])
     assert rc == 1
     assert err[-1].startswith("imagemapper._executors.WorkerStartError: a worker process could")
     assert "RuntimeError" in err[-1] and "bootstrapping phase" in err[-1]

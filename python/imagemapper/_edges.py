@@ -350,6 +350,14 @@ class EdgeHaloMapper:
             x0 + full.getMinX(), y0 + full.getMinY(), x1 + full.getMinX(), y1 + full.getMinY()
         )
 
+    def replicate(self) -> EdgeHaloMapper:
+        """The same padding around a per-worker copy of the wrapped mapper."""
+        from ._mapper import replicateMapper
+
+        return EdgeHaloMapper(
+            replicateMapper(self.mapper), self.border, self.modes, self.constant, self.source
+        )
+
     def run(
         self, subExposure: Exposure, expandedSubExposure: Exposure, fullBBox: Box2I, **kwargs: Any
     ) -> Any:

@@ -513,6 +513,7 @@ def _run(
             doClone=False,
             returnSubImages=False,
             kwargs={},
+            readOnlyCells=True,  # the executors slice only boxes: the mapper reads the arrays
             client=client,
             onChunkDone=bar.update if bar is not None else None,
         )
