@@ -492,7 +492,7 @@ def test_processes_run_functions_from_python_c_and_a_guarded_script(tmp_path):
 
 def test_processes_start_failures_are_one_line_with_the_workers_exception(tmp_path):
     # A script read from stdin cannot be re-imported by the workers.
-    rc, out, err = _python(["-"], SCRIPT.format(body=RUN))
+    rc, _out, err = _python(["-"], SCRIPT.format(body=RUN))
     assert rc == 1
     assert err[-1].startswith("imagemapper._executors.WorkerStartError: a worker process could")
     assert (
