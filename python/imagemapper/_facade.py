@@ -16,7 +16,7 @@ import copy
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -131,7 +131,8 @@ def _axisCells(n: int, cell: int, step: int | None) -> list[tuple[int, int]]:
     the reference's rule that drops cells of one pixel or less: the façade
     grid is the product of these ranges, so every pixel an axis range covers
     is covered."""
-    adjust, s = ("spacing", cell) if step is None else ("none", step)
+    adjust: Literal["spacing", "none"] = "spacing" if step is None else "none"
+    s = cell if step is None else step
     # One axis at a time: the other is 2 pixels with one 2-pixel cell, so
     # LSST's area rule (> 1 pixel) keeps every range of this axis.
     boxes, _ = _core.generate_grid(
@@ -454,7 +455,7 @@ class _Stitch:
             if tuple(out.shape[:-2]) != self.lead:
                 raise ValueError(
                     f"func returned an array of shape {out.shape} for cell {i}; the first cell "
-                    f"gave {(*self.lead, '...')} (all cells must give the same leading axes)"
+                    f"gave leading axes {self.lead} (all cells must give the same)"
                 )
             cell = self.boxes0[i].clippedTo(self.box)
             if cell.isEmpty():
@@ -471,7 +472,8 @@ class _Stitch:
     def finish(self) -> np.ndarray:
         if not self.stitchers:  # no cell covers the box
             raise ValueError("no cell covers the image")
-        planes = np.stack([s.finish()[0].image.array for s in self.stitchers])
+        images = [s.finish()[0].image.array for s in self.stitchers]
+        planes = images[0][None] if len(images) == 1 else np.stack(images)
         assert self.lead is not None and self.dtype is not None
         return _fromPlanes(planes, self.lead, self.dtype, self.reduce)
 
