@@ -327,28 +327,33 @@ class EdgeHaloMapper:
     def paddedBox(self, cell: Box2I, expanded: Box2I, full: Box2I) -> Box2I:
         """The box the mapper sees for ``cell``: ``expanded`` extended by
         `paddedRange` on each axis."""
-        (mx, my), (bx, by) = self.modes, self.border
-        x0, x1 = paddedRange(
-            cell.getMinX() - full.getMinX(),
-            cell.getMaxX() - full.getMinX(),
-            expanded.getMinX() - full.getMinX(),
-            expanded.getMaxX() - full.getMinX(),
-            (bx, bx),
-            full.getWidth(),
-            mx,
-        )
-        y0, y1 = paddedRange(
-            cell.getMinY() - full.getMinY(),
-            cell.getMaxY() - full.getMinY(),
-            expanded.getMinY() - full.getMinY(),
-            expanded.getMaxY() - full.getMinY(),
-            (by, by),
-            full.getHeight(),
-            my,
-        )
-        return _box(
-            x0 + full.getMinX(), y0 + full.getMinY(), x1 + full.getMinX(), y1 + full.getMinY()
-        )
+        ranges = []
+        for mode, b, c0, c1, e0, e1, f0, n in (
+            (
+                self.modes[0],
+                self.border[0],
+                cell.getMinX(),
+                cell.getMaxX(),
+                expanded.getMinX(),
+                expanded.getMaxX(),
+                full.getMinX(),
+                full.getWidth(),
+            ),
+            (
+                self.modes[1],
+                self.border[1],
+                cell.getMinY(),
+                cell.getMaxY(),
+                expanded.getMinY(),
+                expanded.getMaxY(),
+                full.getMinY(),
+                full.getHeight(),
+            ),
+        ):
+            lo, hi = paddedRange(c0 - f0, c1 - f0, e0 - f0, e1 - f0, (b, b), n, mode)
+            ranges.append((lo + f0, hi + f0))
+        (x0, x1), (y0, y1) = ranges
+        return _box(x0, y0, x1, y1)
 
     def replicate(self) -> EdgeHaloMapper:
         """The same padding around a per-worker copy of the wrapped mapper."""

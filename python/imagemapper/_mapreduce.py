@@ -22,7 +22,7 @@ import lsst.pex.config as pexConfig
 
 from . import _core
 from ._core import Box2I
-from ._edges import EdgeHaloMapper, canonicalEdgeMode, keepCellShape
+from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
 from ._image import Exposure
@@ -97,6 +97,10 @@ class _Field(pexConfig.Field):
 
 # Error messages name the field class: read "Field 'cellSizeX' failed validation".
 _Field.__name__ = _Field.__qualname__ = "Field"
+
+
+#: The choices of ``edgeModeX`` / ``edgeModeY``: those of ``edgeMode``.
+_AXIS_EDGE_MODES = {k: f"as edgeMode {k!r}" for k in EDGE_MODES}
 
 
 class ImageMapReduceConfig(pexConfig.Config):
@@ -275,20 +279,14 @@ class ImageMapReduceConfig(pexConfig.Config):
         optional=True,
         doc="edgeMode for the x axis (left and right edges); None = edgeMode.",
         default=None,
-        allowed={
-            k: f"as edgeMode {k!r}"
-            for k in ("clip", "reflect", "nearest", "constant", "periodic", "wrap")
-        },
+        allowed=_AXIS_EDGE_MODES,
     )
     edgeModeY = pexConfig.ChoiceField(
         dtype=str,
         optional=True,
         doc="edgeMode for the y axis (bottom and top edges); None = edgeMode.",
         default=None,
-        allowed={
-            k: f"as edgeMode {k!r}"
-            for k in ("clip", "reflect", "nearest", "constant", "periodic", "wrap")
-        },
+        allowed=_AXIS_EDGE_MODES,
     )
     edgeConstant = pexConfig.Field(
         dtype=float,
