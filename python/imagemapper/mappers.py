@@ -597,6 +597,37 @@ class VariableGaussianPsf(Psf):
             self._ratio,
         )
 
+    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+        b = self._bbox
+        return {
+            "width": self._width,
+            "height": self._height,
+            "imageMinX": b.getMinX(),
+            "imageMinY": b.getMinY(),
+            "imageWidth": b.getWidth(),
+            "imageHeight": b.getHeight(),
+            "sigmaCenter": self._sigmaCenter,
+            "sigmaCorner": self._sigmaCorner,
+            "b": self._b,
+            "sigma2Ratio": self._ratio,
+        }
+
+    @classmethod
+    def _fromPersistParams(cls, p: dict[str, float], kernels: list, children: list) -> Psf:
+        bbox = Box2I(
+            Point2I(int(p["imageMinX"]), int(p["imageMinY"])),
+            Extent2I(int(p["imageWidth"]), int(p["imageHeight"])),
+        )
+        return cls(
+            int(p["width"]),
+            int(p["height"]),
+            bbox,
+            p["sigmaCenter"],
+            p["sigmaCorner"],
+            b=p["b"],
+            sigma2Ratio=p["sigma2Ratio"],
+        )
+
     def __repr__(self) -> str:
         return (
             f"VariableGaussianPsf({self._width}, {self._height}, {self._bbox!r}, "
