@@ -273,7 +273,11 @@ _UTYPES = {
     "INVERSEVARIANCE": "ivar",
     "IVAR": "ivar",
 }
-_VARIANCE_WORDS = {"var": "a variance", "std": "a standard deviation", "ivar": "an inverse variance"}
+_VARIANCE_WORDS = {
+    "var": "a variance",
+    "std": "a standard deviation",
+    "ivar": "an inverse variance",
+}
 
 
 @dataclass
@@ -439,9 +443,7 @@ def _chooseImage(hdul: Any, path: str, hdu: Any) -> tuple[int, list[str]]:
                 i for i, n in enumerate(names) if n == name and (ver is None or hdul[i].ver == ver)
             ]
             if not matches:
-                raise _fail(
-                    path, f"hdu={hdu!r}", f"no such HDU; the file has: {_hduListing(hdul)}"
-                )
+                raise _fail(path, f"hdu={hdu!r}", f"no such HDU; the file has: {_hduListing(hdul)}")
             index = matches[0]
         if not hasData(index):
             raise _fail(
@@ -593,6 +595,8 @@ def planLayout(hdul: Any, path: str, hdu: Any = None) -> FitsLayout:
             warnings.simplefilter("ignore", FITSFixedWarning)
             try:
                 wcs = _shifted_wcs(WCS(header, fobj=hdul), xy0[0], xy0[1])
+            except Warning:  # a warning the caller turned into an error
+                raise
             except Exception as err:
                 raise _fail(path, image.label(), f"cannot read its WCS: {err}") from None
 
@@ -655,7 +659,9 @@ def checkFile(hdul: Any, layout: FitsLayout, verify: bool = True) -> None:
                 data32, got = _sum32(raw, stored.dataBytes)
                 if got < stored.dataBytes:
                     raise _fail(
-                        path, where, f"the file is truncated: {got} of {stored.dataBytes} data bytes"
+                        path,
+                        where,
+                        f"the file is truncated: {got} of {stored.dataBytes} data bytes",
                     )
                 if datasum is not None and str(datasum).strip() and int(str(datasum)) != data32:
                     raise _fail(
@@ -777,7 +783,7 @@ def readPsf(hdul: Any, layout: FitsLayout) -> Any:
                     row[name] = value.decode() if isinstance(value, bytes) else value
                 elif name == "parent":
                     row[name] = int(value)
-                elif not (isinstance(value, float | np.floating) and math.isnan(value)):
+                else:
                     row[name] = float(value)
             rows.append(row)
         kernels: dict[int, np.ndarray] = {}

@@ -34,6 +34,7 @@ __all__ = [
 
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -148,6 +149,7 @@ class FitsSource(_SourceBase):
             for rows in iterRows(layout.shape[0], 256):
                 bits |= _orBits(self._section(hdul, layout.mask, rows, slice(None)))
         _dqPlanes(layout, bits)
+
     def _reset(self) -> None:
         self._local = threading.local()
         self._opened: list[Any] = []
@@ -167,10 +169,13 @@ class FitsSource(_SourceBase):
         """This thread's open file (one per thread: astropy reads are not
         thread-safe on a shared handle)."""
         from astropy.io import fits
+        from astropy.utils.exceptions import AstropyUserWarning
 
         hdul = getattr(self._local, "hdul", None)
         if hdul is None:
-            hdul = fits.open(self.path, memmap=False, lazy_load_hdus=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyUserWarning)  # a short file: see _section
+                hdul = fits.open(self.path, memmap=False, lazy_load_hdus=True)
             self._local.hdul = hdul
             with self._lock:
                 self._opened.append(hdul)
@@ -199,6 +204,8 @@ class FitsSource(_SourceBase):
     def _section(self, hdul: Any, plane: Any, sy: slice, sx: slice) -> np.ndarray:
         """Rows ``sy``, columns ``sx`` of ``plane`` as stored (checked: a file
         truncated after it was opened raises an error naming it)."""
+        from astropy.utils.exceptions import AstropyUserWarning
+
         from ._fitsio import FitsFormatError
 
         height, width = self._layout.shape
@@ -207,8 +214,11 @@ class FitsSource(_SourceBase):
         if plane.constant is not None:
             return np.full((ny, nx), plane.constant, dtype=plane.storedDtype())
         try:
-            data = np.asarray(hdul[plane.index].section[sy, sx])
-        except (OSError, ValueError, TypeError, EOFError) as err:
+            with warnings.catch_warnings():
+                # astropy warns of a short file; the shape check below says it.
+                warnings.simplefilter("ignore", AstropyUserWarning)
+                data = np.asarray(hdul[plane.index].section[sy, sx])
+        except (OSError, ValueError, TypeError, EOFError, IndexError) as err:
             raise FitsFormatError(
                 f"{self.path}: {plane.label()}: cannot read rows {sy.start}-{sy.stop}: {err}"
             ) from None
@@ -243,7 +253,9 @@ class FitsSource(_SourceBase):
             raise FitsFormatError(f"{self.path}: {layout.image.label()}: {err}") from None
         variance = None
         if layout.variance is not None:
-            variance = toVariance(self._read(layout.variance, box), layout.variance.kind, self.dtype)
+            variance = toVariance(
+                self._read(layout.variance, box), layout.variance.kind, self.dtype
+            )
         return Exposure.fromArrays(
             image,
             self.readMask(box) if layout.mask is not None else None,

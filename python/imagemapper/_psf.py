@@ -807,7 +807,13 @@ class KernelPsf(Psf):
         return Box2I(Point2I(self._x0, self._y0), Extent2I(w, h))
 
     def _key(self) -> tuple[Any, ...]:
-        return (self._kernel.shape, self._kernel.tobytes(), self._x0, self._y0, self._averagePosition)
+        return (
+            self._kernel.shape,
+            self._kernel.tobytes(),
+            self._x0,
+            self._y0,
+            self._averagePosition,
+        )
 
     def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
         kernels.append(self._kernel)
@@ -823,9 +829,14 @@ class KernelPsf(Psf):
     def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
         from ._image import Image
 
-        image = Image(np.asarray(kernels[int(p["kernel"])], dtype=np.float64))
-        image.setXY0((int(p["kernelX0"]), int(p["kernelY0"])))
-        return cls(image, averagePosition=(p["averageX"], p["averageY"]))
+        # The stored kernel is already normalised: no second division (which
+        # would change its last bits).
+        kernel = np.array(kernels[int(p["kernel"])], dtype=np.float64)
+        psf = cls(kernel, averagePosition=(p["averageX"], p["averageY"]))
+        psf._kernel = kernel
+        psf._kernel.flags.writeable = False
+        psf._x0, psf._y0 = int(p["kernelX0"]), int(p["kernelY0"])
+        return psf
 
     def __repr__(self) -> str:
         h, w = self._kernel.shape
