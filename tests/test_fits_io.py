@@ -18,6 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
+import astropy
 import numpy as np
 import pytest
 from astropy import units as u
@@ -25,7 +26,6 @@ from astropy.io import fits
 from astropy.nddata import CCDData, InverseVariance, StdDevUncertainty, VarianceUncertainty
 from astropy.wcs import WCS
 
-import astropy
 import imagemapper as im
 from imagemapper import Box2I, Extent2I, Point2I
 from imagemapper._fitsio import FitsFormatError
@@ -243,7 +243,8 @@ def test_int16_dq_top_bit_is_a_flag_not_a_sign(tmp_path):
     dq = np.zeros((4, 4), np.int16)
     dq[1, 1] = np.int16(-32768)  # bit 15 of a 16-bit flag word
     path = tmp_path / "dq.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(sci, name="SCI"), fits.ImageHDU(dq, name="DQ")]).writeto(path)  # fmt: skip
+    hdus = [fits.PrimaryHDU(), fits.ImageHDU(sci, name="SCI"), fits.ImageHDU(dq, name="DQ")]
+    fits.HDUList(hdus).writeto(path)
     exp = im.Exposure.readFits(path)
     assert exp.mask.array[1, 1] == 1 << 15
     assert exp.mask.getMaskPlane("DQ_BIT15") == 15

@@ -398,7 +398,7 @@ def imageDtype(bitpix: int) -> np.dtype:
 
 def _parseHdu(hdu: Any) -> int | str | tuple[str, int] | None:
     """Normalise an ``hdu=`` argument."""
-    if hdu is None or isinstance(hdu, (int, np.integer)) and not isinstance(hdu, bool):
+    if hdu is None or (isinstance(hdu, (int, np.integer)) and not isinstance(hdu, bool)):
         return None if hdu is None else int(hdu)
     if isinstance(hdu, str):
         text = hdu.strip()
@@ -806,7 +806,9 @@ def _pixels(hdul: Any, plane: _Plane, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(data).reshape(shape)
 
 
-def readExposure(path: str | os.PathLike[str], hdu: Any = None, cls: type = Exposure) -> Any:
+def readExposure(
+    path: str | os.PathLike[str], hdu: Any = None, cls: type[Exposure] = Exposure
+) -> Any:
     """Read an exposure (see `Exposure.readFits`)."""
     fspath = os.fspath(path)
     if not os.path.exists(fspath):
@@ -1218,7 +1220,7 @@ def _varianceOf(uncertainty: Any) -> np.ndarray | None:
     )
 
 
-def fromNDData(cls: type, nddata: NDData) -> Any:
+def fromNDData(cls: type[Exposure], nddata: NDData) -> Any:
     """See `Exposure.fromNDData`."""
     from astropy.io import fits
     from astropy.wcs import WCS

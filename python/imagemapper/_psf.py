@@ -827,7 +827,6 @@ class KernelPsf(Psf):
 
     @classmethod
     def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
-        from ._image import Image
 
         # The stored kernel is already normalised: no second division (which
         # would change its last bits).
