@@ -32,6 +32,7 @@ __all__ = [
     "fromNDData",
     "nddataLike",
     "planLayout",
+    "publishDirectory",
     "publishFile",
     "readExposure",
     "toCCDData",
@@ -930,6 +931,42 @@ def publishFile(
             os.unlink(tmp)
         except OSError:
             pass
+        raise
+
+
+def publishDirectory(
+    path: str | os.PathLike[str], write: Callable[[str], None], overwrite: bool = True
+) -> None:
+    """Write a directory (a zarr store) atomically: ``write(tmp)`` fills a
+    temporary directory beside ``path``, renamed to ``path`` when complete.
+
+    A previous directory at ``path`` is moved aside first and removed only
+    after the new one is in place (a crash between the two renames leaves
+    both, under their temporary names, and nothing half-written at ``path``).
+    """
+    import shutil
+
+    target = os.path.abspath(os.fspath(path)).rstrip(os.sep)
+    if not overwrite and os.path.lexists(target):
+        raise FileExistsError(f"{target!r} exists (pass overwrite=True to replace it)")
+    directory, name = os.path.split(target)
+    tmp = tempfile.mkdtemp(dir=directory, prefix=f".{name}.", suffix=".partial")
+    try:
+        write(tmp)
+        _fsyncDirectory(tmp)
+        old = None
+        if os.path.lexists(target):
+            old = tempfile.mkdtemp(dir=directory, prefix=f".{name}.", suffix=".old")
+            os.rmdir(old)
+            os.rename(target, old)
+        os.rename(tmp, target)
+        _fsyncDirectory(directory)
+        if old is not None and os.path.isdir(old):
+            shutil.rmtree(old, ignore_errors=True)
+        elif old is not None:
+            os.unlink(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

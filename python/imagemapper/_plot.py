@@ -104,8 +104,20 @@ def plotBoxes(
     ax.set_aspect("equal")
     ax.set_xlabel("x (parent pixels)")
     ax.set_ylabel("y (parent pixels)")
-    ax.set_title(title or f"{len(boxes0)} cells (every {skip}th shown; dashed: with border)")
+    ax.set_title(title or _boxesTitle(len(boxes0), skip))
     return fig
+
+
+def _ordinal(n: int) -> str:
+    """``2nd``, ``3rd``, ``11th``, ``21st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _boxesTitle(n: int, skip: int) -> str:
+    """The default title of `plotBoxes`."""
+    shown = "all shown" if skip == 1 else f"every {_ordinal(skip)} shown"
+    return f"{n} cells, {shown} (solid: cell; dashed: with border)"
 
 
 def plotImage(
