@@ -70,7 +70,7 @@ def ccdFile(tmp_path):
 def test_fits_cli_fits_ccddata_round_trip_keeps_everything(tmp_path, capsys, ccdFile):
     path, ccd = ccdFile
     out = tmp_path / "out.fits"
-    code, text, err = run(
+    code, _text, err = run(
         ["run", path, "-o", out, "--mapper", "PassThroughMapper", "--reduce", "copy",
          "--cell", 32, "--backend", "serial"],
         capsys,
@@ -128,7 +128,7 @@ def test_psf_match_mapper_runs_on_the_demos_own_input(tmp_path, capsys):
     )
     assert code == 0, err
     out = tmp_path / "matched.fits"
-    code, text, err = run(
+    code, _text, err = run(
         ["run", tmp_path / "input.fits", "-o", out, "--mapper", "PsfMatchMapper",
          "-c", "mapper.targetSigma=2.5", "--cell", 64, "--border", 12, "--backend", "serial"],
         capsys,
