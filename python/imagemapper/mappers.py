@@ -23,9 +23,10 @@ varies across the image (used by the demo and the tests of `PsfMatchMapper`).
 
 The convolving mappers work on the expanded cell and crop to the cell, so the
 stitched result equals the whole-image convolution as long as the border is
-at least the kernel radius, ``int(nSigma * sigma + 0.5)`` pixels (pixels
-outside the image count as zero, like ``scipy.ndimage.gaussian_filter(...,
-mode="constant")``).
+at least the kernel radius, ``int(nSigma * sigma + 0.5)`` pixels. Beyond the
+image edge they reflect the image, as ``scipy.ndimage.gaussian_filter``
+does by default (``edgeMode``: ``reflect``, ``mirror``, ``nearest`` or
+``constant`` zeros).
 """
 
 from __future__ import annotations
@@ -207,22 +208,71 @@ def _cellCrop(subExposure: Exposure, expandedSubExposure: Exposure) -> tuple[sli
     return subExposure.getBBox().slices(expandedSubExposure.getBBox())
 
 
+#: ``edgeMode`` of the convolution mappers, with its `numpy.pad` mode.
+_EDGE_PADS = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "constant": None}
+_EDGE_DOC = (
+    "What the kernel sees beyond the image edge (scipy.ndimage's modes): 'reflect' "
+    "(d c b a | a b c d, scipy's default), 'mirror' (d c b | a b c d), 'nearest' "
+    "(a a a | a b c d) or 'constant' (zeros, which darkens the edges)."
+)
+
+
+def _edgePadding(
+    subExposure: Exposure, expandedSubExposure: Exposure, fullBBox: Box2I, ry: int, rx: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Pixels to add (``(before, after)`` in y and x) so that the kernel reaches
+    ``(ry, rx)`` beyond the cell where the expanded cell stops at the image edge."""
+    b0, b1 = subExposure.getBBox(), expandedSubExposure.getBBox()
+    f = fullBBox
+
+    def need(edgeReached: bool, have: int, r: int) -> int:
+        return max(0, r - have) if edgeReached else 0
+
+    return (
+        (
+            need(b1.getMinY() <= f.getMinY(), b0.getMinY() - b1.getMinY(), ry),
+            need(b1.getMaxY() >= f.getMaxY(), b1.getMaxY() - b0.getMaxY(), ry),
+        ),
+        (
+            need(b1.getMinX() <= f.getMinX(), b0.getMinX() - b1.getMinX(), rx),
+            need(b1.getMaxX() >= f.getMaxX(), b1.getMaxX() - b0.getMaxX(), rx),
+        ),
+    )
+
+
 def _convolveCell(
     subExposure: Exposure,
     expandedSubExposure: Exposure,
     kernel: np.ndarray,
     propagateMask: bool,
     psf: Any,
+    fullBBox: Box2I | None = None,
+    edgeMode: str = "constant",
 ) -> Exposure:
     """Convolve the expanded cell's image with ``kernel`` and its variance
-    with ``kernel**2``; return the cell's part as a new exposure."""
+    with ``kernel**2``; return the cell's part as a new exposure.
+
+    Where the expanded cell stops at the edge of ``fullBBox`` it is first
+    padded to the kernel's reach with ``edgeMode`` (image and variance alike;
+    ``constant`` pads nothing: the FFT's zeros)."""
     crop = _cellCrop(subExposure, expandedSubExposure)
     emi = expandedSubExposure.maskedImage
-    image, variance = fftConvolve(
-        [emi.image.array, emi.variance.array], [kernel, kernel * kernel], crop
-    )
+    imageIn, varianceIn = emi.image.array, emi.variance.array
+    ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
+    npMode = _EDGE_PADS[edgeMode]
+    padCrop = crop
+    if npMode is not None and fullBBox is not None:
+        pads = _edgePadding(subExposure, expandedSubExposure, fullBBox, ry, rx)
+        if any(pads[0]) or any(pads[1]):
+            imageIn = np.pad(imageIn, pads, mode=npMode)  # type: ignore[call-overload]
+            varianceIn = np.pad(varianceIn, pads, mode=npMode)  # type: ignore[call-overload]
+            (top, _), (left, _) = pads
+            padCrop = (
+                slice(crop[0].start + top, crop[0].stop + top),
+                slice(crop[1].start + left, crop[1].stop + left),
+            )
+    image, variance = fftConvolve([imageIn, varianceIn], [kernel, kernel * kernel], padCrop)
     if propagateMask:
-        ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
         mask = _dilateMask(emi.mask.array, ry, rx, crop)
     else:
         mask = emi.mask.array[crop].copy()
@@ -265,6 +315,12 @@ class GaussianConvolveConfig(ImageMapperConfig):
         "otherwise the output keeps the cell's mask.",
         default=True,
     )
+    edgeMode = pexConfig.ChoiceField(
+        dtype=str,
+        doc=_EDGE_DOC,
+        default="reflect",
+        allowed={k: k for k in _EDGE_PADS},
+    )
 
 
 def _warnSmallBorder(
@@ -298,10 +354,11 @@ class GaussianConvolveMapper(ImageMapper):
     The image is convolved with the kernel `gaussianKernel` ``(sigma, nSigma)``,
     the variance with the squared kernel; with ``propagateMask`` each output
     pixel's mask is the OR of the input mask over the kernel's footprint.
-    Non-finite pixels count as zero, and so do pixels outside the image: with a
+    Non-finite pixels count as zero. Beyond the image edge the image is
+    extended by ``edgeMode`` (default ``reflect``, scipy's default): with a
     border of at least ``int(nSigma * sigma + 0.5)`` pixels the stitched result
-    equals ``scipy.ndimage.gaussian_filter(image, sigma, mode="constant",
-    truncate=nSigma)`` of the whole image.
+    equals ``scipy.ndimage.gaussian_filter(image, sigma, mode=edgeMode,
+    truncate=nSigma)`` of the whole image (``constant``: zeros, ``cval=0``).
 
     The result's PSF is the input PSF convolved with the Gaussian,
     approximated by a `GaussianPsf` of sigma ``sqrt(r**2 + sigma**2)`` where
@@ -349,7 +406,13 @@ class GaussianConvolveMapper(ImageMapper):
             size = 2 * int(5.0 * newSigma + 0.5) + 1
             psf = GaussianPsf(size, size, newSigma)
         out = _convolveCell(
-            subExposure, expandedSubExposure, kernel, self.config.propagateMask, psf
+            subExposure,
+            expandedSubExposure,
+            kernel,
+            self.config.propagateMask,
+            psf,
+            fullBBox,
+            self.config.edgeMode,
         )
         return Struct(subExposure=out)
 
@@ -380,6 +443,12 @@ class PsfMatchMapperConfig(ImageMapperConfig):
         dtype=bool,
         doc="OR each pixel's mask bits over the matching kernel's footprint.",
         default=True,
+    )
+    edgeMode = pexConfig.ChoiceField(
+        dtype=str,
+        doc=_EDGE_DOC,
+        default="reflect",
+        allowed={k: k for k in _EDGE_PADS},
     )
     psfSize = pexConfig.Field(
         dtype=int,
@@ -479,6 +548,8 @@ class PsfMatchMapper(ImageMapper):
             kernel,
             self.config.propagateMask,
             GaussianPsf(size, size, target),
+            fullBBox,
+            self.config.edgeMode,
         )
         return Struct(subExposure=out, kernelSigma=sigma)
 
