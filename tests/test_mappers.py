@@ -369,7 +369,7 @@ def test_background_image_equals_independent_mesh_and_interpolation():
     interpolate = pytest.importorskip("scipy.interpolate")
     exp, truth = _statsExposure()
     planes = ["DETECTED", "BAD"]
-    bkg = backgroundImage(exp, 40, borderSize=5, ignoreMaskPlanes=planes)
+    bkg = backgroundImage(exp, 40, borderSize=5, ignoreMaskPlanes=planes, excludePercentile=100)
     assert isinstance(bkg, im.Image) and bkg.getBBox() == exp.getBBox()
 
     # Independent: grid by the design rules, astropy statistics, scipy interpolation.
@@ -385,17 +385,19 @@ def test_background_image_equals_independent_mesh_and_interpolation():
         good = ((exp.mask.array[sl] & ignore) == 0) & np.isfinite(pix)
         _, median, _ = stats.sigma_clipped_stats(pix[good])
         levels[ys.index(b0.getCenter().getY()), xs.index(b0.getCenter().getX())] = median
-    interp = interpolate.RegularGridInterpolator((ys, xs), levels)
-    py = np.clip(np.arange(bbox.getMinY(), bbox.getMaxY() + 1), ys[0], ys[-1])
-    px = np.clip(np.arange(bbox.getMinX(), bbox.getMaxX() + 1), xs[0], xs[-1])
+    # Linear, extended beyond the outer cell centres (the outer planes continue).
+    interp = interpolate.RegularGridInterpolator(
+        (ys, xs), levels, bounds_error=False, fill_value=None
+    )
+    py = np.arange(bbox.getMinY(), bbox.getMaxY() + 1)
+    px = np.arange(bbox.getMinX(), bbox.getMaxX() + 1)
     gy, gx = np.meshgrid(py, px, indexing="ij")
     ref = interp(np.stack([gy.ravel(), gx.ravel()], -1)).reshape(gy.shape)
     # float32 output: 2**-24 relative rounding of values ~100-140.
-    np.testing.assert_allclose(bkg.array, ref, rtol=2 * 2.0**-24, atol=0)
+    np.testing.assert_allclose(bkg.array, ref, rtol=4 * 2.0**-24, atol=0)
 
-    # And it is the right answer: the plane under the noise, away from the outer half-cells.
-    inner = (slice(20, -20), slice(20, -20))
-    assert np.abs(bkg.array[inner] - truth[inner]).max() < 1.5
+    # And it is the right answer: the plane under the noise, up to the edges.
+    assert np.abs(bkg.array - truth).max() < 1.5
 
 
 def test_background_image_numpy_input_and_cubic():
@@ -413,7 +415,7 @@ def test_background_image_numpy_input_and_cubic():
     # Cells with no valid pixel are filled from their neighbours.
     mask = np.zeros(data.shape, bool)
     mask[:40, :40] = True
-    mesh = backgroundMesh(data, 32, mask=mask, minValidPixels=1)
+    mesh = backgroundMesh(data, 32, mask=mask, minValidPixels=1, excludePercentile=100)
     assert np.isnan(mesh.levels[0, 0]) and np.isfinite(mesh.levels[1:, 1:]).all()
     filled = backgroundImage(data, 32, mask=mask, minValidPixels=1)
     assert np.isfinite(filled).all()
@@ -426,8 +428,13 @@ def test_background_image_equals_the_mesh_reduce_operation():
     config.reducer.meshItem = "background"
     config.ignoreMaskPlanes = ["DETECTED"]
     viaMesh = im.ImageMapReduceTask(config).run(exp).exposure.image.array
-    direct = backgroundImage(exp, 40, borderSize=5, ignoreMaskPlanes=["DETECTED"])
-    np.testing.assert_allclose(direct.array, viaMesh, rtol=2 * 2.0**-24)
+    direct = backgroundImage(
+        exp, 40, borderSize=5, ignoreMaskPlanes=["DETECTED"], excludePercentile=100
+    )
+    # Between the outer cell centres (beyond them the reducer holds the outer values
+    # constant, backgroundImage continues the outer planes).
+    inner = (slice(20, -20), slice(20, -20))
+    np.testing.assert_allclose(direct.array[inner], viaMesh[inner], rtol=2 * 2.0**-24)
 
 
 def test_cell_statistics_equals_numpy_on_the_same_cells():
