@@ -54,7 +54,10 @@ def medianFilterMesh(levels: np.ndarray, size: int | tuple[int, int]) -> np.ndar
     """Median of each mesh node's ``size`` neighbourhood (``(ny, nx)``, odd), the
     mesh reflected beyond its edges (``d c b a | a b c d``), so that a mesh
     following a plane keeps it up to the edges."""
-    ny, nx = (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
+    if isinstance(size, tuple):
+        ny, nx = int(size[0]), int(size[1])
+    else:
+        ny = nx = int(size)
     if ny < 1 or nx < 1 or ny % 2 == 0 or nx % 2 == 0:
         raise ValueError(f"filterSize must be odd and positive, got {size!r}")
     if (ny, nx) == (1, 1):
