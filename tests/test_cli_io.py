@@ -370,3 +370,27 @@ def test_progress_bar_names_the_mapper(tmp_path, capsys, ccdFile):
     )  # fmt: skip
     assert code == 0, err
     assert "PassThroughMapper" in err and "imageMapReduce" not in err
+
+
+def test_pictures_state_their_stretch_and_scale():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from imagemapper._plot import imageNorm, plotBoxes, plotImage
+
+    rng = np.random.default_rng(13)
+    image = rng.normal(1000, 10, (64, 80))
+    norm, words = imageNorm(image, "asinh", (1.0, 99.8))
+    lo, hi = np.percentile(image, [1.0, 99.8])
+    assert float(norm(lo)) == pytest.approx(0.0, abs=1e-6) and float(norm(hi)) == pytest.approx(1)
+    assert words == "asinh stretch, 1-99.8 percentile range"
+    fig = plotImage(image, title="t", colorbar="counts")
+    bar = fig.axes[1]  # the colour bar says what the greys mean
+    assert bar.get_ylabel() == "counts (asinh stretch, 1-99.8 percentile range)"
+    plt.close(fig)
+    box = im.Box2I(im.Point2I(0, 0), im.Extent2I(80, 64))
+    cells = [im.Box2I(im.Point2I(0, 0), im.Extent2I(40, 32))]
+    fig = plotBoxes(cells, cells, box, skip=1, image=image, region=box, annotate=True)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["cell 0"]
+    assert "stretch" in fig.axes[1].get_ylabel()
+    plt.close(fig)
