@@ -716,7 +716,7 @@ def toMaskBits(array: np.ndarray, layout: FitsLayout, where: str) -> np.ndarray:
         raise FitsFormatError(f"{layout.path}: {where}: {err}") from None
 
 
-def _dqPlanes(layout: FitsLayout, bits: int) -> None:
+def nameDqPlanes(layout: FitsLayout, bits: int) -> None:
     """Name the bits a ``DQ`` plane without ``MP_*`` cards uses (``DQ_BIT<n>``), so
     that the planes added later (``INVALID_MAPREDUCE``...) take free bits."""
     assert layout.mask is not None
@@ -743,7 +743,7 @@ def _unsignedBits(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _orBits(array: np.ndarray) -> int:
+def orBits(array: np.ndarray) -> int:
     """Every bit set anywhere in ``array`` (stored flags)."""
     arr = _unsignedBits(np.asarray(array))
     if arr.size == 0:
@@ -829,7 +829,7 @@ def readExposure(
             mask = None
             if layout.mask is not None:
                 stored = _pixels(hdul, layout.mask, layout.shape)
-                _dqPlanes(layout, _orBits(stored))
+                nameDqPlanes(layout, orBits(stored))
                 mask = toMaskBits(stored, layout, layout.mask.label())
             variance = None
             if layout.variance is not None:

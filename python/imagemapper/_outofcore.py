@@ -140,15 +140,15 @@ class FitsSource(_SourceBase):
 
     def _scanDqBits(self) -> None:
         """Name the bits of a DQ plane (as `Exposure.readFits` does), band by band."""
-        from ._fitsio import _dqPlanes, _orBits, iterRows, openFits
+        from ._fitsio import iterRows, nameDqPlanes, openFits, orBits
 
         layout = self._layout
         assert layout.mask is not None
         bits = 0
         with openFits(self.path) as hdul:
             for rows in iterRows(layout.shape[0], 256):
-                bits |= _orBits(self._section(hdul, layout.mask, rows, slice(None)))
-        _dqPlanes(layout, bits)
+                bits |= orBits(self._section(hdul, layout.mask, rows, slice(None)))
+        nameDqPlanes(layout, bits)
 
     def _reset(self) -> None:
         self._local = threading.local()
