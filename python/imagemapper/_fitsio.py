@@ -22,6 +22,10 @@ Layouts understood:
 The writer publishes atomically: the file is written under a temporary name
 beside the target, flushed to disk and renamed into place only when complete,
 so the target is either the previous file or the complete new one.
+
+(Why one module of this size: the readers, the writer and the NDData
+conversions share the layout rules -- header cards, ``xy0``, planes --; the
+layout issue may split it along reading / writing / NDData.)
 """
 
 from __future__ import annotations
