@@ -64,6 +64,21 @@ def ccdFile(tmp_path):
     return path, ccd
 
 
+def mapperModule(tmp_path, monkeypatch, module: str, name: str, body: str) -> None:
+    """Write ``module.py`` with an ImageMapper ``name`` whose ``run`` is ``body``;
+    make it importable from the current directory, as a user's would be."""
+    code = textwrap.indent(body, " " * 8)
+    (tmp_path / f"{module}.py").write_text(
+        "import imagemapper as im\n\n\n"
+        f"class {name}(im.ImageMapper):\n"
+        f"    _DefaultName = {name.lower()!r}\n\n"
+        "    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):\n"
+        f"{code}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
 # --------------------------------------------------------------- the round trip
 
 
@@ -265,21 +280,7 @@ def test_a_failed_run_keeps_the_previous_output(tmp_path, capsys, ccdFile, monke
     code, _, err = run(["run", path, "-o", out, "--mapper", "PassThroughMapper"], capsys)
     assert code == 0, err
     before = out.read_bytes()
-    (tmp_path / "failing_cli_io.py").write_text(
-        textwrap.dedent(
-            """
-            import imagemapper as im
-
-            class Fails(im.ImageMapper):
-                _DefaultName = "fails"
-
-                def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
-                    raise RuntimeError("no luck")
-            """
-        )
-    )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
+    mapperModule(tmp_path, monkeypatch, "failing_cli_io", "Fails", 'raise RuntimeError("no luck")')
     code, _, err = run(
         ["run", path, "-o", out, "--overwrite", "--mapper", "failing_cli_io:Fails"], capsys
     )
@@ -289,23 +290,12 @@ def test_a_failed_run_keeps_the_previous_output(tmp_path, capsys, ccdFile, monke
 
 def test_failed_cells_are_counted_in_the_summary(tmp_path, capsys, ccdFile, monkeypatch):
     path, _ = ccdFile
-    (tmp_path / "halfcli_io.py").write_text(
-        textwrap.dedent(
-            """
-            import imagemapper as im
-
-            class Half(im.ImageMapper):
-                _DefaultName = "half"
-
-                def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
-                    if subExposure.getBBox().getMinX() > 0:
-                        raise ValueError("right half fails")
-                    return im.Struct(subExposure=subExposure.clone())
-            """
-        )
+    body = (
+        "if subExposure.getBBox().getMinX() > 0:\n"
+        '    raise ValueError("right half fails")\n'
+        "return im.Struct(subExposure=subExposure.clone())"
     )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
+    mapperModule(tmp_path, monkeypatch, "halfcli_io", "Half", body)
     out = tmp_path / "out.fits"
     code, text, err = run(
         ["run", path, "-o", out, "--mapper", "halfcli_io:Half", "--cell", 35, "--step", 35,

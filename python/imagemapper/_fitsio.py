@@ -1180,14 +1180,12 @@ def _arrayWcs(exposure: Exposure) -> Any:
     return wcs
 
 
-def _psfArray(exposure: Exposure) -> np.ndarray | None:
+def _psfKwargs(exposure: Exposure) -> dict[str, Any]:
+    """``{"psf": kernel image at the average position}`` for NDData, when there is a PSF."""
     psf = exposure.getPsf()
-    if psf is None:
-        return None
-    try:
-        return np.asarray(psf.computeKernelImage(psf.getAveragePosition()).array)
-    except Exception:  # pragma: no cover - a PSF that cannot make an image
-        return None
+    if psf is None or "psf" not in _nddataInit():
+        return {}
+    return {"psf": np.asarray(psf.computeKernelImage(psf.getAveragePosition()).array)}
 
 
 def toCCDData(exposure: Exposure, unit: Any = None) -> Any:
@@ -1198,10 +1196,6 @@ def toCCDData(exposure: Exposure, unit: Any = None) -> Any:
     if unit is None:
         unit = exposure.metadata.get("BUNIT", u.dimensionless_unscaled)
     header = headerFromMetadata(_nddataItems(exposure))
-    kwargs: dict[str, Any] = {}
-    psf = _psfArray(exposure)
-    if psf is not None and "psf" in _nddataInit():
-        kwargs["psf"] = psf
     return CCDData(
         exposure.image.array,
         unit=u.Unit(unit),
@@ -1209,7 +1203,7 @@ def toCCDData(exposure: Exposure, unit: Any = None) -> Any:
         mask=exposure.mask.array != 0,
         wcs=_arrayWcs(exposure),
         meta=header,
-        **kwargs,
+        **_psfKwargs(exposure),
     )
 
 
@@ -1229,17 +1223,13 @@ def toNDData(exposure: Exposure, unit: Any = None) -> Any:
         return toCCDData(exposure, unit)
     items = _nddataItems(exposure)
     items["XY0"] = (exposure.getX0(), exposure.getY0())
-    kwargs: dict[str, Any] = {}
-    psf = _psfArray(exposure)
-    if psf is not None and "psf" in _nddataInit():
-        kwargs["psf"] = psf
     return NDData(
         exposure.image.array,
         uncertainty=VarianceUncertainty(exposure.variance.array, copy=False),
         mask=exposure.mask.array,
         wcs=_arrayWcs(exposure),
         meta=items,
-        **kwargs,
+        **_psfKwargs(exposure),
     )
 
 
