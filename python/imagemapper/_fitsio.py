@@ -296,6 +296,7 @@ class _Plane:
     bitpix: int
     kind: str = ""  # variance storage: var | std | ivar
     constant: float | None = None  # HST's constant arrays (NAXIS = 0, NPIXn, PIXVALUE)
+    dataEnd: int = 0  # where its data end in the file (set by checkFile)
 
     def storedDtype(self) -> np.dtype:
         return np.dtype(_BITPIX_DTYPES.get(self.bitpix, np.float64))
@@ -647,6 +648,9 @@ def checkFile(hdul: Any, layout: FitsLayout, verify: bool = True) -> None:
                 where = f"HDU {index} ({_hduName(hdul[index], index) or 'no name'})"
                 stored = _storedHdu(hdul, index, raw)
                 end = stored.dataStart + stored.dataBytes
+                for plane in (layout.image, layout.mask, layout.variance):
+                    if plane is not None and plane.index == index:
+                        plane.dataEnd = end
                 if size is not None and end > size:
                     raise _fail(
                         path,

@@ -219,8 +219,14 @@ class FitsSource(_SourceBase):
                 warnings.simplefilter("ignore", AstropyUserWarning)
                 data = np.asarray(hdul[plane.index].section[sy, sx])
         except (OSError, ValueError, TypeError, EOFError, IndexError) as err:
+            size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+            why = (
+                f"the file is truncated ({size} bytes; its data end at byte {plane.dataEnd})"
+                if plane.dataEnd and size < plane.dataEnd
+                else str(err)
+            )
             raise FitsFormatError(
-                f"{self.path}: {plane.label()}: cannot read rows {sy.start}-{sy.stop}: {err}"
+                f"{self.path}: {plane.label()}: cannot read rows {sy.start}-{sy.stop}: {why}"
             ) from None
         if data.shape != (ny, nx):
             raise FitsFormatError(
