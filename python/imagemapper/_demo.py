@@ -340,7 +340,7 @@ def _writePngs(
     if not spots:
         return written
     half = 20
-    fig, axes = plt.subplots(2, len(spots), figsize=(5 * len(spots), 9), squeeze=False)
+    fig, axes = plt.subplots(2, len(spots), figsize=(6.5 * len(spots), 9.5), squeeze=False)
     for col, (label, cx, cy, sIn, sOut, medIn, medOut) in enumerate(spots):
         rows = ((inExp, "input", sIn, medIn), (outExp, "output", sOut, medOut))
         for row, (exp, what, sigma, median) in enumerate(rows):
