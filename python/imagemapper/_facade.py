@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["map_reduce"]
 
-import copy
 import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -171,8 +170,9 @@ def map_reduce(
         For an array input, an array of its shape (dtype float32 or float64)
         with NaN where no cell produced a finite value. For an ``NDData``
         input, the same class with the new ``data``, and the input's
-        ``mask``, ``wcs``, ``meta``, ``unit`` (the ``uncertainty`` is dropped:
-        ``func`` does not transform it). For ``reduce='none'``, a list with
+        ``uncertainty``, ``mask``, ``wcs``, ``meta``, ``unit`` and ``psf``
+        (copies; ``func`` maps only the data, so the uncertainty is the
+        input's, unchanged). For ``reduce='none'``, a list with
         one `~imagemapper.Struct` per cell: ``value`` (what ``func``
         returned), ``bbox`` (the cell), ``expandedBBox`` and ``slices``
         (``(slice_y, slice_x)`` of the cell in the input array).
@@ -253,10 +253,6 @@ def map_reduce(
     out = result.exposure.image.array
     if nddata is None:
         return out
-    kwargs: dict[str, Any] = {
-        "mask": None if nddata.mask is None else np.array(nddata.mask, copy=True),
-        "wcs": nddata.wcs,
-        "meta": copy.deepcopy(nddata.meta),
-        "unit": nddata.unit,
-    }
-    return type(nddata)(out, **kwargs)
+    from ._fitsio import nddataLike
+
+    return nddataLike(nddata, out)
