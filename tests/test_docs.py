@@ -66,6 +66,63 @@ def test_readme_keeps_the_two_setup_commands_first():
     text = (ROOT / "README.md").read_text()
     commands = re.findall(r"```bash\n(.*?)\n```", text, re.DOTALL)
     assert commands[:2] == [
-        'python -m pip install ".[plot]" && imagemapper demo',
+        'python -m pip install ".[plot,scipy]" && imagemapper demo',
         'python -m pip install ".[test]" && cargo test --locked && python -m pytest',
     ]
+
+
+def _requirementNames(pyproject: dict, extras: list[str]) -> set[str]:
+    """Distribution names installed by ``.[extras]`` (nested self-extras followed)."""
+    project = pyproject["project"]
+    optional = project.get("optional-dependencies", {})
+    names: set[str] = set()
+    todo = list(extras)
+    reqs = list(project["dependencies"])
+    seen: set[str] = set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        reqs.extend(optional.get(extra, []))
+    for req in reqs:
+        name = re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].strip().lower().replace("_", "-")
+        if name == project["name"]:
+            todo_extras = re.search(r"\[([^\]]*)\]", req)
+            if todo_extras:
+                names |= _requirementNames(pyproject, todo_extras.group(1).split(","))
+            continue
+        names.add(name)
+    return names
+
+
+def test_readme_examples_need_only_what_the_demo_command_installs():
+    """Issue 15: the README's second example needed scipy, which `.[plot]` did not install."""
+    import ast
+    import importlib.metadata
+    import sys
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    text = (ROOT / "README.md").read_text()
+    demo = re.findall(r"```bash\n(.*?)\n```", text, re.DOTALL)[0]
+    extras = re.search(r'"\.\[([^\]]*)\]"', demo).group(1).split(",")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    installed = _requirementNames(pyproject, extras)
+    owners = importlib.metadata.packages_distributions()
+    modules = set()
+    for _, code in pythonBlocks(text):
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                modules |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.split(".")[0])
+    assert modules, "the README has Python examples"
+    for module in sorted(modules - set(sys.stdlib_module_names) - {"imagemapper"}):
+        dists = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
+        assert dists & installed, (
+            f"README imports {module!r} (from {sorted(dists)}), which "
+            f"'pip install .[{','.join(extras)}]' does not install"
+        )

@@ -83,7 +83,9 @@ def test_nddata_and_ccddata_round_trip():
     assert out.unit == ccd.unit and out.meta["OBJECT"] == "x" and out.wcs is wcs
     np.testing.assert_array_equal(out.mask, mask)
     assert out.mask is not ccd.mask
-    assert out.uncertainty is None
+    # Issue 15: the uncertainty is kept (a copy of the input's; func maps only the data).
+    assert isinstance(out.uncertainty, nddata.StdDevUncertainty)
+    np.testing.assert_array_equal(out.uncertainty.array, ccd.uncertainty.array)
     np.testing.assert_allclose(out.data, np.sqrt(image), rtol=1e-7)
     plain = map_reduce(nddata.NDData(image), np.negative, cellSize=64)
     assert type(plain) is nddata.NDData

@@ -271,14 +271,21 @@ class TestNDData:
         assert "NAXIS1" not in back.metadata and "CTYPE1" not in back.metadata
         assert_same_sky(back.wcs, PARENT_PIXELS, exp.wcs, PARENT_PIXELS)
 
-    def test_nddata_unit_from_metadata(self) -> None:
+    def test_nddata_with_a_unit_is_ccddata(self) -> None:
+        # Issue 15: with a unit (BUNIT), toNDData gives what astropy users expect: CCDData.
         exp = make_exposure()
         exp.metadata["BUNIT"] = "adu"
         nd = exp.toNDData()
-        assert type(nd) is NDData
+        assert type(nd) is CCDData
         assert nd.unit == u.adu
-        assert nd.mask is exp.mask.array
-        assert im.Exposure.fromNDData(nd).metadata["BUNIT"] == "adu"
+        np.testing.assert_array_equal(nd.mask, exp.mask.array != 0)
+        assert isinstance(nd.uncertainty, VarianceUncertainty)
+        assert np.shares_memory(nd.uncertainty.array, exp.variance.array)
+        back = im.Exposure.fromNDData(nd)
+        assert back.metadata["BUNIT"] == "adu"
+        np.testing.assert_array_equal(back.variance.array, exp.variance.array)
+        ccd = exp.toCCDData()
+        assert type(ccd) is CCDData and ccd.unit == u.adu
 
     @pytest.mark.parametrize("kind", ["variance", "stddev", "ivar", "none"])
     def test_round_trip(self, kind: str) -> None:

@@ -23,7 +23,7 @@ from ._outofcore import (
     runOutOfCore,
     runOutOfCoreDask,
 )
-from ._psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole, psfFwhm
+from ._psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
 from ._rustmappers import RustGaussianConvolveConfig, RustGaussianConvolveMapper
 from ._task import Struct, Task, TaskMetadata, timeMethod
@@ -51,6 +51,7 @@ __all__ = [
     "ImageOrigin",
     "ImageReducer",
     "ImageReducerConfig",
+    "KernelPsf",
     "MapperError",
     "Mask",
     "MaskedImage",

@@ -125,8 +125,13 @@ def configReferenceMarkdown() -> str:
     return "".join(parts)
 
 
-def configLines(config: Any, prefix: str = "") -> list[str]:
-    """``name = value`` lines for every field of ``config``, sub-configs flattened."""
+def configLines(config: Any, prefix: str = "", *, markRequired: bool = False) -> list[str]:
+    """``name = value`` lines for every field of ``config``, sub-configs flattened.
+
+    With ``markRequired``, a field that must be set before a run (not
+    optional, no value) reads ``name = None  # REQUIRED: set it, e.g. -c
+    name=VALUE``.
+    """
     from lsst.pex.config.configurableField import ConfigurableInstance
 
     lines = []
@@ -135,13 +140,16 @@ def configLines(config: Any, prefix: str = "") -> list[str]:
         full = f"{prefix}{name}"
         if isinstance(value, ConfigurableInstance):
             lines.append(f"{full}: {_publicName(value.target)}")
-            lines.extend(configLines(value.value, f"{full}."))
+            lines.extend(configLines(value.value, f"{full}.", markRequired=markRequired))
         elif isinstance(value, pexConfig.Config):
-            lines.extend(configLines(value, f"{full}."))
+            lines.extend(configLines(value, f"{full}.", markRequired=markRequired))
         else:
             if value is not None and isinstance(field, pexConfig.ListField):
                 value = list(value)
-            lines.append(f"{full} = {value!r}")
+            line = f"{full} = {value!r}"
+            if markRequired and value is None and not getattr(field, "optional", False):
+                line += f"  # REQUIRED: set it, e.g. -c {full}=VALUE"
+            lines.append(line)
     return lines
 
 

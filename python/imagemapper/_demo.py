@@ -263,52 +263,102 @@ def _writePngs(
     outExp: Exposure,
     task: Any,
     target: float,
-    spots: list[tuple[str, int, int]],
+    spots: list[tuple[str, int, int, float, float, float, float]],
+    psfRange: tuple[float, float],
 ) -> list[Path]:
+    """The demo's pictures; each states its stretch (colour bar) and what it shows."""
+    from astropy.visualization import AsymmetricPercentileInterval
+    from matplotlib.patches import Rectangle
+
     from ._plot import _matplotlib, plotBoxes, plotImage
 
     plt = _matplotlib()
     written = []
     inPrev = _previewArray(inExp.image.array)
     outPrev = _previewArray(outExp.image.array)
+    factor = max(1, math.ceil(max(inExp.image.array.shape) / inPrev.shape[0]))
+    binned = f", binned {factor}x{factor}" if factor > 1 else ""
     finite = inPrev[np.isfinite(inPrev)]
-    vmin, vmax = np.percentile(finite, [1.0, 99.5])
+    # One range for both, from the input: the same grey is the same count.
+    vmin, vmax = (float(v) for v in AsymmetricPercentileInterval(1.0, 99.8).get_limits(finite))
     bbox = inExp.getBBox()
     for name, prev, title in (
-        ("input.png", inPrev, "input: PSF varies across the image"),
-        ("output.png", outPrev, f"output: PSF matched to a Gaussian of sigma {target:.2f} px"),
-    ):
-        fig = plotImage(prev, bbox, title=title, vmin=vmin, vmax=vmax)
+        ("input.png", inPrev, f"input: PSF sigma {psfRange[0]:.2f} px (centre) to "
+         f"{psfRange[1]:.2f} px (corners){binned}"),
+        ("output.png", outPrev, f"output: PSF matched to a Gaussian of sigma {target:.2f} px"
+         f"{binned}"),
+    ):  # fmt: skip
+        scale = "counts" if name == "input.png" else "counts, the scale of input.png"
+        fig = plotImage(
+            prev, bbox, title=title, vmin=vmin, vmax=vmax, stretch="asinh", colorbar=scale
+        )
         fig.savefig(out / name, dpi=100)
         plt.close(fig)
         written.append(out / name)
-    fig = plotBoxes(
-        task.boxes0,
-        task.boxes1,
-        bbox,
-        skip=1,
-        image=inPrev,
-        title=f"{len(task.boxes0)} cells (solid) and expanded cells (dashed)",
+
+    # The grid: the whole image, and a zoom where cells and borders can be told apart.
+    boxes0, boxes1 = task.boxes0, task.boxes1
+    c = task.config
+    border = int(c.borderSizeX)
+    cell = int(c.cellSizeX)
+    step = int(c.gridStepX) if c.adjustGridOption != "spacing" else cell
+    span = min(bbox.getWidth(), bbox.getHeight(), step + cell // 2 + border)
+    region = Box2I(bbox.getMin(), Extent2I(span, span))
+    fig, (axAll, axZoom) = plt.subplots(1, 2, figsize=(15, 7))
+    plotBoxes(boxes0, boxes1, bbox, skip=1, image=inPrev, ax=axAll,
+              title=f"all {len(boxes0)} cells ({cell} px every {step} px)")  # fmt: skip
+    axAll.add_patch(
+        Rectangle(
+            (region.getMinX() - 0.5, region.getMinY() - 0.5),
+            region.getWidth(),
+            region.getHeight(),
+            fill=False,
+            edgecolor="red",
+            linewidth=2.5,
+        )
     )
+    crop = inExp.image.array[region.slices(bbox)]
+    plotBoxes(
+        boxes0,
+        boxes1,
+        region,
+        skip=1,
+        image=crop,
+        ax=axZoom,
+        region=region,
+        annotate=True,
+        title=f"zoom (red square): cells solid, with their {border} px border dashed; "
+        f"neighbours overlap by {max(cell - step, 0)} px",
+    )
+    axZoom.title.set_fontsize(9)
+    fig.tight_layout()
     fig.savefig(out / "grid.png", dpi=100)
     plt.close(fig)
     written.append(out / "grid.png")
 
-    # Zoom on a star near the centre and one near a corner, before and after.
+    # Zoom on a star near the centre and one near a corner, before and after, with sigmas.
     if not spots:
         return written
     half = 20
-    fig, axes = plt.subplots(2, len(spots), figsize=(4 * len(spots), 8), squeeze=False)
-    for col, (label, cx, cy) in enumerate(spots):
-        for row, (exp, what) in enumerate(((inExp, "input"), (outExp, "output"))):
+    fig, axes = plt.subplots(2, len(spots), figsize=(6.5 * len(spots), 9.5), squeeze=False)
+    for col, (label, cx, cy, sIn, sOut, medIn, medOut) in enumerate(spots):
+        rows = ((inExp, "input", sIn, medIn), (outExp, "output", sOut, medOut))
+        for row, (exp, what, sigma, median) in enumerate(rows):
             y0, x0 = max(cy - half, 0), max(cx - half, 0)
             cut = exp.image.array[y0 : cy + half + 1, x0 : cx + half + 1]
-            ax = axes[row, col]
-            lo, hi = np.nanpercentile(cut, [5, 99.8])
-            ax.imshow(cut, origin="lower", cmap="gray", vmin=lo, vmax=hi)
-            ax.set_title(f"{what}, {label} ({cx}, {cy})")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            box = Box2I(Point2I(x0, y0), Extent2I(cut.shape[1], cut.shape[0]))
+            goal = f" (target {target:.2f})" if what == "output" else ""
+            where = label.replace("star ", "")
+            plotImage(
+                cut,
+                box,
+                ax=axes[row, col],
+                title=f"{what}, {where}: \u03c3 = {sigma:.2f} px{goal}\n"
+                f"(median of the isolated stars there: {median:.2f} px)",
+                stretch="asinh",
+                colorbar="counts",
+            )
+    fig.suptitle("the same stars before and after PSF matching: the widths become equal")
     fig.tight_layout()
     fig.savefig(out / "zoom.png", dpi=100)
     plt.close(fig)
@@ -487,6 +537,22 @@ def runDemo(
     files: list[Path] = []
     t2 = time.perf_counter()
     if writeFits:
+        from ._fitsio import addProvenance, provenance
+
+        exposure.metadata["HISTORY"] = [
+            f"imagemapper demo input: {size} x {size} synthetic exposure, seed {seed}, "
+            f"PSF sigma {wMin:.2f} to {wMax:.2f} px"
+        ]
+        addProvenance(
+            matched.metadata,
+            provenance(
+                config,
+                PsfMatchMapper,
+                inputPath=outDir / "input.fits",
+                inputHdu="IMAGE,1 (index 1)",
+                command="imagemapper demo",
+            ),
+        )
         exposure.writeFits(outDir / "input.fits")
         matched.writeFits(outDir / "output.fits")
         files += [outDir / "input.fits", outDir / "output.fits"]
@@ -501,8 +567,18 @@ def runDemo(
                 cand = np.flatnonzero(sel & np.isfinite(sigOut) & np.isfinite(sigIn))
                 if cand.size:
                     best = cand[np.argmax(synth.flux[good][cand])]
-                    spots.append((label, round(float(xs[best])), round(float(ys[best]))))
-            files += _writePngs(outDir, exposure, matched, task, targetSigma, spots)
+                    spots.append(
+                        (
+                            label,
+                            round(float(xs[best])),
+                            round(float(ys[best])),
+                            float(sigIn[best]),
+                            float(sigOut[best]),
+                            med(sigIn, sel),
+                            med(sigOut, sel),
+                        )
+                    )
+            files += _writePngs(outDir, exposure, matched, task, targetSigma, spots, (wMin, wMax))
     tWrite = time.perf_counter() - t2
     total = time.perf_counter() - t0
     peak = _peakRssBytes()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 __all__ = ["map_reduce"]
 
-import copy
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -793,9 +792,9 @@ def map_reduce(
         For an array input, an array of the image's shape (with ``func``'s
         leading axes) and dtype, NaN where no cell produced a value (integer
         outputs raise instead). For an ``NDData`` input, the same class with
-        the new ``data``, and the input's ``mask``, ``wcs``, ``meta``,
-        ``unit`` (the ``uncertainty`` is dropped: ``func`` does not transform
-        it). For a dask input, a dask array with the input's chunks on the
+        the new ``data``, and the input's ``uncertainty``, ``mask``, ``wcs``,
+        ``meta``, ``unit`` and ``psf`` (copies; ``func`` maps only the data,
+        so the uncertainty is the input's, unchanged). For a dask input, a dask array with the input's chunks on the
         image axes, equal to the numpy result. For ``reduce='none'``, a list
         with one `~imagemapper.Struct` per cell: ``value`` (what ``func``
         returned), ``bbox`` (the cell), ``expandedBBox`` (what ``func`` saw;
@@ -899,10 +898,6 @@ def map_reduce(
     out = _restoreAxes(out, ndim, imageAxes)
     if nddata is None:
         return out
-    kwargs: dict[str, Any] = {
-        "mask": None if nddata.mask is None else np.array(nddata.mask, copy=True),
-        "wcs": nddata.wcs,
-        "meta": copy.deepcopy(nddata.meta),
-        "unit": nddata.unit,
-    }
-    return type(nddata)(out, **kwargs)
+    from ._fitsio import nddataLike
+
+    return nddataLike(nddata, out)

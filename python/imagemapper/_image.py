@@ -39,8 +39,7 @@ import numpy.typing as npt
 from ._core import Box2I, Extent2I, Point2I
 
 if TYPE_CHECKING:
-    from astropy.io import fits
-    from astropy.nddata import NDData
+    from astropy.nddata import CCDData, NDData
     from astropy.wcs import WCS
     from typing_extensions import Self
 
@@ -1292,57 +1291,12 @@ class MaskedImage:
 # Exposure
 # --------------------------------------------------------------------------
 
-_STRUCTURAL_KEY = re.compile(
-    r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|EXTNAME|EXTVER|EXTLEVEL|EXTTYPE|"
-    r"BZERO|BSCALE|BLANK|INHERIT|CHECKSUM|DATASUM|ZIMAGE|ZCMPTYPE|ZBITPIX|ZNAXIS\d*|ZTILE\d*|"
-    r"ZQUANTIZ|ZDITHER0|ZSIMPLE|ZEXTEND|ZPCOUNT|ZGCOUNT|ZNAME\d*|ZVAL\d*|ZHECKSUM|ZDATASUM)$"
-)
-_WCS_KEY = re.compile(
-    r"^((WCSAXES|WCSNAME|CRPIX\d|CRVAL\d|CDELT\d|CTYPE\d|CUNIT\d|CROTA\d|CRDER\d|CSYER\d|"
-    r"PC\d_\d|CD\d_\d|PV\d_\d+|PS\d_\d+|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|"
-    r"MJDREF|MJDREFI|MJDREFF|DATEREF)[A-Z]?|LTV\d|LTM\d_\d|"
-    r"(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))$"
-)
 _STANDARD_KEY = re.compile(r"^[A-Z0-9_-]{1,8}$")
-_COMMENTARY_KEYS = frozenset({"", "COMMENT", "HISTORY"})
 
 
 def _card_key(key: str) -> str:
     """Return the header key to use for ``key`` (``HIERARCH`` when it is not a standard keyword)."""
     return key if _STANDARD_KEY.match(key) else f"HIERARCH {key}"
-
-
-def _metadata_from_header(header: fits.Header) -> dict[str, Any]:
-    return {
-        key: value
-        for key, value in header.items()
-        if key not in _COMMENTARY_KEYS
-        and not _STRUCTURAL_KEY.match(key)
-        and not _WCS_KEY.match(key)
-        and not key.startswith("MP_")
-    }
-
-
-def _has_celestial_keys(header: fits.Header) -> bool:
-    return any(k in header for k in ("CTYPE1", "CRPIX1", "CRVAL1", "CD1_1", "PC1_1", "CDELT1"))
-
-
-def _xy0_from_header(header: fits.Header) -> tuple[int, int]:
-    xy0 = []
-    for axis in (1, 2):
-        if f"CRVAL{axis}A" in header and (
-            str(header.get("WCSNAMEA", "")).strip().upper() == "PARENT"
-            or str(header.get(f"CTYPE{axis}A", "")).strip().upper() == "LINEAR"
-        ):
-            value = float(header[f"CRVAL{axis}A"]) - (float(header.get(f"CRPIX{axis}A", 1.0)) - 1.0)
-        elif f"LTV{axis}" in header:
-            value = -float(header[f"LTV{axis}"])
-        else:
-            value = 0.0
-        if value != round(value):
-            raise ValueError(f"non-integer xy0 component {value} in the FITS header")
-        xy0.append(round(value))
-    return xy0[0], xy0[1]
 
 
 class Exposure:
@@ -1696,140 +1650,124 @@ class Exposure:
 
     # -- FITS -----------------------------------------------------------------
 
-    def writeFits(self, path: str | os.PathLike[str], overwrite: bool = True) -> None:
-        """Write the LSST multi-extension layout.
+    def writeFits(
+        self,
+        path: str | os.PathLike[str],
+        overwrite: bool = True,
+        *,
+        compress: bool | None = None,
+    ) -> None:
+        """Write the LSST multi-extension layout, atomically and with checksums.
 
-        An empty primary HDU (holding ``metadata``), then image extensions
-        ``IMAGE``, ``MASK`` and ``VARIANCE``. Each extension carries ``xy0`` as
-        ``LTV1 = -x0``, ``LTV2 = -y0`` and the ``PARENT`` linear WCS with key
-        ``A`` (``CRVAL1A = x0``, ``CRPIX1A = 1``), plus the sky WCS shifted so
-        that FITS pixel 1 is parent pixel ``x0``. The mask header has one
-        ``MP_<NAME> = bit`` card per plane (``HIERARCH`` for long names).
+        A primary HDU holding ``metadata`` (``HIERARCH`` cards for long names,
+        one ``HISTORY``/``COMMENT`` card per line of a list) and ``IM_VERS``
+        (the package version), then image extensions ``IMAGE``, ``MASK`` and
+        ``VARIANCE``. Each carries ``xy0`` as ``LTV1 = -x0``, ``LTV2 = -y0``
+        and the ``PARENT`` linear WCS with key ``A`` (``CRVAL1A = x0``,
+        ``CRPIX1A = 1``), plus the sky WCS shifted so that FITS pixel 1 is
+        parent pixel ``x0``. The mask header has one ``MP_<NAME> = bit`` card
+        per plane; the variance header ``UTYPE = 'VarianceUncertainty'`` (so
+        ``CCDData.read(path, hdu_uncertainty='VARIANCE')`` reads it as a
+        variance). A PSF is written as a ``PSF`` table (and ``PSF_KERNEL``
+        images); `readFits` reads it back. Every HDU has ``CHECKSUM`` and
+        ``DATASUM`` cards.
 
         Parameters
         ----------
         path : `str` or path-like
-            Output file.
+            Output file; ``.gz`` is gzip-compressed, ``.fz`` tile-compressed.
         overwrite : `bool`, optional
             Replace an existing file.
+        compress : `bool`, optional
+            Tile-compress the three planes (lossless: GZIP_2 for floats,
+            RICE_1 for the mask); default: when the name ends in ``.fz``.
+
+        Raises
+        ------
+        FileExistsError
+            If the file exists and ``overwrite`` is False.
+        OSError
+            When writing fails (e.g. the disk is full); the file at ``path``
+            is then untouched.
 
         Notes
         -----
-        The pixels are written from big-endian copies, so the exposure is
-        never modified (not even temporarily) while writing.
+        The file is written under a temporary name beside ``path``, flushed
+        to disk and renamed to ``path`` only when complete: a previous file
+        stays intact until then, and no partial file is ever left at
+        ``path`` (not even if the process is killed). The pixels are written
+        from big-endian copies, so the exposure is never modified.
         """
-        from astropy.io import fits
+        from ._fitsio import writeExposure
 
-        primary = fits.PrimaryHDU()
-        for key, value in self._metadata.items():
-            primary.header[_card_key(key)] = value
-
-        x0, y0 = self.getX0(), self.getY0()
-        common = fits.Header()
-        common["LTV1"] = (-x0, "-x0: parent x of the first column, negated")
-        common["LTV2"] = (-y0, "-y0: parent y of the first row, negated")
-        for axis, origin in ((1, x0), (2, y0)):
-            common[f"CTYPE{axis}A"] = "LINEAR"
-            common[f"CRPIX{axis}A"] = 1.0
-            common[f"CRVAL{axis}A"] = float(origin)
-        common["WCSNAMEA"] = "PARENT"
-        if self._wcs is not None:
-            common.extend(_shifted_wcs(self._wcs, -x0, -y0).to_header(relax=True))
-
-        hdus: list[Any] = [primary]
-        planes = (self.image, self.mask, self.variance)
-        for extname, plane in zip(self._FITS_EXTNAMES, planes, strict=True):
-            header = common.copy()
-            header["EXTTYPE"] = extname
-            if extname == "MASK":
-                for name, bit in sorted(self.mask._planes.items(), key=lambda kv: kv[1]):
-                    header[_card_key(f"MP_{name}")] = bit
-            data = np.ascontiguousarray(plane.array, dtype=plane.dtype.newbyteorder(">"))
-            hdus.append(fits.ImageHDU(data=data, header=header, name=extname))
-        fits.HDUList(hdus).writeto(os.fspath(path), overwrite=overwrite)
+        writeExposure(self, path, overwrite=overwrite, compress=compress)
 
     @classmethod
-    def readFits(cls, path: str | os.PathLike[str]) -> Self:
-        """Read an exposure written by `writeFits` or by the LSST stack, or a plain FITS image.
+    def readFits(cls, path: str | os.PathLike[str], hdu: Any = None) -> Self:
+        """Read an exposure from a FITS file: LSST, CCDData, HST/JWST or a plain image.
 
         Parameters
         ----------
         path : `str` or path-like
-            Input file.
+            Input file (``.gz``, ``.bz2`` and tile-compressed files too).
+        hdu : `int`, `str` or ``(str, int)``, optional
+            The image HDU: an index, an ``EXTNAME`` (``"SCI"`` or ``"SCI,2"``)
+            or an ``(EXTNAME, EXTVER)`` pair. Default: the ``IMAGE``
+            extension, else the first ``SCI`` extension (HST/JWST; an INFO
+            log line names it when there are several), else the first HDU
+            with 2-d image data.
 
         Returns
         -------
         exposure : `Exposure`
-            Pixels in native byte order. Extensions are found by ``EXTNAME``
-            (``IMAGE``, ``MASK``, ``VARIANCE``); without an ``IMAGE``
-            extension the first HDU with data is the image. A missing mask or
-            variance is zeros. ``xy0`` comes from the ``PARENT`` ``A`` WCS or
-            ``LTV1/2``; mask planes from ``MP_*`` cards (defaults otherwise);
-            the sky WCS from the image header (shifted back to parent pixels);
-            ``metadata`` from the primary header (without structural, WCS and
-            commentary cards).
+            Pixels in native byte order. The mask comes from the ``MASK`` (or
+            ``DQ``) extension with the image's ``EXTVER``; plane names from
+            ``MP_*`` cards (defaults otherwise; a ``DQ`` extension without
+            them gets ``DQ_BIT<n>`` planes for the bits it uses). The variance
+            comes from ``VARIANCE`` or ``VAR``, ``UNCERT`` (as its ``UTYPE``
+            says: ``StdDevUncertainty`` -- the default --,
+            ``VarianceUncertainty`` or ``InverseVariance``; also ``std``,
+            ``var``, ``ivar``), ``ERR`` (a standard deviation) or ``IVAR``
+            (inverse variance; 0 becomes ``inf``). A missing mask or variance
+            is zeros. ``xy0`` comes from the ``PARENT`` ``A`` WCS or
+            ``LTV1/2``; the sky WCS from the image header (shifted to parent
+            pixels); the PSF from a ``PSF`` table; ``metadata`` from the
+            primary header and the image HDU's header (the latter wins),
+            without structural, WCS and mask-plane cards, ``HISTORY`` and
+            ``COMMENT`` as lists of lines.
 
         Raises
         ------
-        ValueError
-            If the file has no image data.
+        FileNotFoundError
+            If there is no such file.
+        OSError
+            `~imagemapper._fitsio.FitsFormatError` (also a `ValueError`) when
+            the file is not FITS, has no image data, is truncated, fails its
+            ``CHECKSUM``/``DATASUM``, or its planes disagree with the image
+            (shape, float mask, ``xy0``, mask planes); the message names the
+            file and the HDU.
+
+        Notes
+        -----
+        The file is read with ordinary reads, never memory-mapped (a
+        truncated file raises an error instead of killing the process with
+        SIGBUS). `~imagemapper.FitsSource` applies the same checks.
         """
-        from astropy.io import fits
-        from astropy.wcs import WCS
+        from ._fitsio import readExposure
 
-        with fits.open(os.fspath(path)) as hdul:
-            by_name: dict[str, Any] = {}
-            for hdu in hdul[1:]:
-                by_name.setdefault(hdu.name.upper(), hdu)
-            image_hdu = by_name.get("IMAGE")
-            if image_hdu is None:
-                image_hdu = next(
-                    (h for h in hdul if getattr(h, "is_image", False) and h.data is not None), None
-                )
-            if image_hdu is None or image_hdu.data is None:
-                raise ValueError(f"no image data in FITS file {os.fspath(path)!r}")
-            header = image_hdu.header
-            x0, y0 = _xy0_from_header(header)
-
-            # Copies (made by the byte-order conversion when the data are
-            # big-endian) so that nothing refers to the file once it is closed.
-            image = _owned(_float_image_array(image_hdu.data))
-            mask_hdu = by_name.get("MASK")
-            planes: dict[str, int] | None = None
-            mask = None
-            if mask_hdu is not None and mask_hdu.data is not None:
-                mask = _owned(_int32_mask_array(mask_hdu.data, "the MASK extension"))
-                found = {
-                    key[3:]: int(value)
-                    for key, value in mask_hdu.header.items()
-                    if key.startswith("MP_")
-                }
-                planes = _validate_planes(found) if found else None
-            var_hdu = by_name.get("VARIANCE")
-            variance = None
-            if var_hdu is not None and var_hdu.data is not None:
-                variance = np.array(var_hdu.data, dtype=image.dtype)
-
-            wcs = None
-            if _has_celestial_keys(header):
-                wcs = _shifted_wcs(WCS(header, fobj=hdul), x0, y0)
-            metadata = _metadata_from_header(hdul[0].header)
-
-        return cls.fromArrays(
-            image, mask, variance, (x0, y0), wcs=wcs, planeDict=planes, metadata=metadata
-        )
+        return cast("Self", readExposure(path, hdu, cls))
 
     # -- astropy NDData ---------------------------------------------------------
 
     def toNDData(self, unit: Any = None) -> NDData:
-        """Return an `~astropy.nddata.NDData` (or `~astropy.nddata.CCDData`) sharing the pixels.
+        """Return an `~astropy.nddata.NDData`, or a `~astropy.nddata.CCDData` when there is a unit.
 
         Parameters
         ----------
         unit : `astropy.units.Unit` or `str`, optional
-            The data unit. When given, the result is a
-            `~astropy.nddata.CCDData`; otherwise an `~astropy.nddata.NDData`
-            whose unit is ``metadata['BUNIT']`` if present.
+            The data unit. With a unit (given, or ``metadata['BUNIT']``) the
+            result is `toCCDData` ``(unit)``; otherwise an
+            `~astropy.nddata.NDData`.
 
         Returns
         -------
@@ -1837,54 +1775,38 @@ class Exposure:
             ``data`` is the image array and ``uncertainty`` a
             `~astropy.nddata.VarianceUncertainty` of the variance array, both
             shared with the exposure (no copies). ``mask`` is the int32 mask
-            array (shared) for `~astropy.nddata.NDData`; `~astropy.nddata.CCDData`
-            only holds boolean masks, so there it is ``mask.array != 0`` and
-            the plane bits are lost. ``wcs`` is a copy of the WCS whose pixel
-            frame is the array (shifted by ``-xy0``, ``pixel_shape`` set).
-            ``meta`` holds the metadata, ``LTV1 = -x0``, ``LTV2 = -y0``, one
-            ``MP_<NAME>: bit`` item per mask plane and, for
-            `~astropy.nddata.NDData`, ``XY0 = (x0, y0)``; for
-            `~astropy.nddata.CCDData` it is a `~astropy.io.fits.Header`
-            (``HIERARCH`` cards for long names), so ``CCDData.write`` works.
+            array (shared). ``wcs`` is a copy of the WCS whose pixel frame is
+            the array (shifted by ``-xy0``, ``pixel_shape`` set). ``meta``
+            holds the metadata, ``LTV1 = -x0``, ``LTV2 = -y0``,
+            ``XY0 = (x0, y0)`` and one ``MP_<NAME>: bit`` item per mask plane.
+            ``psf`` is the PSF's kernel image at its average position.
         """
-        from astropy import units as u
-        from astropy.nddata import CCDData, NDData, VarianceUncertainty
+        from ._fitsio import toNDData
 
-        x0, y0 = self.getX0(), self.getY0()
-        items: dict[str, Any] = dict(self._metadata)
-        items["LTV1"] = -x0
-        items["LTV2"] = -y0
-        for name, bit in sorted(self.mask._planes.items(), key=lambda kv: kv[1]):
-            items[f"MP_{name}"] = bit
-        wcs = None
-        if self._wcs is not None:
-            wcs = _shifted_wcs(self._wcs, -x0, -y0)
-            wcs.pixel_shape = (self.getWidth(), self.getHeight())
-        uncertainty = VarianceUncertainty(self.variance.array, copy=False)
-        if unit is not None:
-            from astropy.io import fits
+        return cast("NDData", toNDData(self, unit))
 
-            header = fits.Header()
-            for key, value in items.items():
-                header[_card_key(key)] = value
-            return CCDData(
-                self.image.array,
-                unit=u.Unit(unit),
-                uncertainty=uncertainty,
-                mask=self.mask.array != 0,
-                wcs=wcs,
-                meta=header,
-            )
-        items["XY0"] = (x0, y0)
-        bunit = self._metadata.get("BUNIT")
-        return NDData(
-            self.image.array,
-            uncertainty=uncertainty,
-            mask=self.mask.array,
-            wcs=wcs,
-            meta=items,
-            unit=u.Unit(bunit) if bunit is not None else None,
-        )
+    def toCCDData(self, unit: Any = None) -> CCDData:
+        """Return a `~astropy.nddata.CCDData` sharing the pixels.
+
+        Parameters
+        ----------
+        unit : `astropy.units.Unit` or `str`, optional
+            The data unit; default ``metadata['BUNIT']``, else dimensionless.
+
+        Returns
+        -------
+        ccd : `~astropy.nddata.CCDData`
+            ``data`` the image array and ``uncertainty`` a
+            `~astropy.nddata.VarianceUncertainty` of the variance array (both
+            shared); ``mask`` is ``mask.array != 0`` (CCDData masks are
+            boolean; the plane bits are in ``meta`` as ``MP_<NAME>`` cards);
+            ``wcs`` in array pixels; ``meta`` a `~astropy.io.fits.Header` of
+            the metadata with ``LTV1/2`` (so ``CCDData.write`` works and
+            `fromNDData` restores ``xy0``); ``psf`` the kernel image.
+        """
+        from ._fitsio import toCCDData
+
+        return cast("CCDData", toCCDData(self, unit))
 
     @classmethod
     def fromNDData(cls, nddata: NDData) -> Self:
@@ -1903,7 +1825,8 @@ class Exposure:
             ``meta['LTV1'/'LTV2']``, mask planes from ``meta['MP_<NAME>']``;
             the WCS must be an `astropy.wcs.WCS` (or wrap one) and is shifted
             from array to parent pixels. The unit becomes ``metadata['BUNIT']``;
-            other meta items are kept in ``metadata``.
+            other meta items are kept in ``metadata``. A ``psf`` array becomes
+            a `~imagemapper.KernelPsf`.
 
         Returns
         -------
@@ -1914,64 +1837,6 @@ class Exposure:
         TypeError
             For an unsupported uncertainty, mask dtype or WCS type.
         """
-        from astropy.nddata import InverseVariance, StdDevUncertainty, VarianceUncertainty
-        from astropy.wcs import WCS
+        from ._fitsio import fromNDData
 
-        data = np.asarray(nddata.data)
-        meta = nddata.meta if nddata.meta is not None else {}
-
-        uncertainty = nddata.uncertainty
-        variance: np.ndarray | None
-        if uncertainty is None:
-            variance = None
-        elif isinstance(uncertainty, VarianceUncertainty):
-            variance = np.asarray(uncertainty.array)
-        elif isinstance(uncertainty, StdDevUncertainty):
-            variance = np.square(np.asarray(uncertainty.array, dtype=float))
-        elif isinstance(uncertainty, InverseVariance):
-            ivar = np.asarray(uncertainty.array, dtype=float)
-            variance = np.divide(1.0, ivar, out=np.full(ivar.shape, np.inf), where=ivar != 0)
-        else:
-            raise TypeError(
-                f"unsupported uncertainty type {type(uncertainty).__name__}; use "
-                "VarianceUncertainty, StdDevUncertainty or InverseVariance"
-            )
-
-        mask = nddata.mask
-        if mask is not None:
-            mask = np.asarray(mask)
-            if mask.ndim == 0:
-                mask = np.full(data.shape, mask.item(), dtype=mask.dtype)
-
-        if "XY0" in meta:
-            xy0 = _as_xy(meta["XY0"], "meta['XY0']")
-        else:
-            xy0 = (-int(meta.get("LTV1", 0)), -int(meta.get("LTV2", 0)))
-        found = {key[3:]: int(value) for key, value in meta.items() if str(key).startswith("MP_")}
-        planes = _validate_planes(found) if found else None
-
-        wcs = nddata.wcs
-        if wcs is not None and not isinstance(wcs, WCS):
-            wcs = getattr(wcs, "low_level_wcs", wcs)
-            if not isinstance(wcs, WCS):
-                raise TypeError(
-                    f"only astropy.wcs.WCS is supported, not {type(nddata.wcs).__name__}"
-                )
-        if wcs is not None:
-            wcs = _shifted_wcs(wcs, xy0[0], xy0[1])
-
-        from astropy.io import fits
-
-        if isinstance(meta, fits.Header):
-            metadata = _metadata_from_header(meta)
-        else:
-            metadata = {
-                key: value
-                for key, value in meta.items()
-                if key not in ("XY0", "LTV1", "LTV2") and not str(key).startswith("MP_")
-            }
-        if nddata.unit is not None:
-            metadata["BUNIT"] = nddata.unit.to_string()
-        return cls.fromArrays(
-            data, mask, variance, xy0, wcs=wcs, planeDict=planes, metadata=metadata
-        )
+        return cast("Self", fromNDData(cls, nddata))

@@ -770,7 +770,9 @@ class ImageMapReduceTask(Task):
             return
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, unit="cell", desc=self.getName(), file=sys.stderr)
+        # Say what runs, not the LSST task name: "GaussianConvolveMapper: 40%|... 8/20 cell".
+        label = type(getattr(self, "mapper", None)).__name__
+        bar = tqdm(total=total, unit="cell", desc=label, file=sys.stderr)
         try:
             yield bar
         finally:

@@ -34,6 +34,7 @@ __all__ = [
 
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,62 +80,75 @@ class _SourceBase:
 class FitsSource(_SourceBase):
     """Read boxes of a FITS exposure from disk, never the whole image.
 
-    Accepts the LSST layout written by `Exposure.writeFits` (IMAGE, MASK,
-    VARIANCE extensions) or a plain image HDU (mask and variance are then
-    zeros). Reads go through astropy's ``section`` (no memory map), so the
-    resident memory holds only the boxes asked for.
+    Accepts every layout `Exposure.readFits` reads (LSST ``IMAGE``/``MASK``/
+    ``VARIANCE``, ``CCDData.write`` files, HST/JWST ``SCI``/``ERR``/``DQ``, a
+    plain image HDU) and checks it exactly as `Exposure.readFits` does, from
+    the headers, when it is made: the planes' shapes, an integer mask, mask
+    plane cards, ``xy0``, that the file holds every byte, and the
+    ``CHECKSUM``/``DATASUM`` cards present (which reads the file once).
+    Reads go through astropy's ``section`` with ordinary file reads (no
+    memory map: a truncated or sparse file raises `OSError`, never SIGBUS),
+    so the resident memory holds only the boxes asked for.
 
     Parameters
     ----------
     path : `str` or path-like
         The FITS file.
     psf : `Psf`, optional
-        A PSF to attach (FITS files carry none).
+        A PSF to attach; default the file's (``PSF`` table), if any.
+    hdu : `int`, `str` or ``(str, int)``, optional
+        The image HDU, as for `Exposure.readFits`.
+    verifyChecksums : `bool`, optional
+        Verify ``CHECKSUM``/``DATASUM`` when present (default True).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    OSError
+        ``FitsFormatError`` (also a `ValueError`) for a file `Exposure.readFits`
+        refuses; a box read later from a file truncated meanwhile raises it
+        too. Messages name the file and the HDU.
     """
 
-    def __init__(self, path: str | os.PathLike[str], psf: Any = None) -> None:
-        from astropy.io import fits
-
-        from ._image import _has_celestial_keys, _shifted_wcs, _xy0_from_header
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        psf: Any = None,
+        hdu: Any = None,
+        verifyChecksums: bool = True,
+    ) -> None:
+        from ._fitsio import checkFile, openFits, planLayout, readPsf
 
         self.path = os.fspath(path)
-        self.psf = psf
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"no such FITS file: {self.path!r}")
-        with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
-            names = {}
-            for i, hdu in enumerate(hdul):
-                names.setdefault(hdu.name.upper(), i)
-            if "IMAGE" in names:
-                self._ext = {"IMAGE": names["IMAGE"]}
-            else:
-                first = next((i for i, h in enumerate(hdul) if h.header.get("NAXIS", 0) == 2), None)
-                if first is None:
-                    raise ValueError(f"no 2-D image HDU in FITS file {self.path!r}")
-                self._ext = {"IMAGE": first}
-            for name in ("MASK", "VARIANCE"):
-                if name in names:
-                    self._ext[name] = names[name]
-            header = hdul[self._ext["IMAGE"]].header
-            width, height = int(header["NAXIS1"]), int(header["NAXIS2"])
-            bitpix = int(header["BITPIX"])
-            x0, y0 = _xy0_from_header(header)
-            self.dtype = np.dtype(np.float64 if bitpix in (-64, 32, 64) else np.float32)
-            self.planes = None
-            if "MASK" in self._ext:
-                found = {
-                    k[3:]: int(v)
-                    for k, v in hdul[self._ext["MASK"]].header.items()
-                    if k.startswith("MP_")
-                }
-                self.planes = found or None
-            self.wcs = None
-            if _has_celestial_keys(header):
-                from astropy.wcs import WCS
-
-                self.wcs = _shifted_wcs(WCS(header), x0, y0)
-        self.bbox = Box2I(Point2I(x0, y0), Extent2I(width, height))
+        with openFits(self.path) as hdul:
+            layout = planLayout(hdul, self.path, hdu)
+            checkFile(hdul, layout, verify=verifyChecksums)
+            self.psf = psf if psf is not None else readPsf(hdul, layout)
+        self._layout = layout
+        if layout.mask is not None and layout.mask.name == "DQ" and layout.planes is None:
+            self._scanDqBits()
+        self.dtype = layout.dtype
+        self.planes = layout.planes
+        self.wcs = layout.wcs
+        self.metadata = layout.metadata
+        height, width = layout.shape
+        self.bbox = Box2I(Point2I(*layout.xy0), Extent2I(width, height))
         self._reset()
+
+    def _scanDqBits(self) -> None:
+        """Name the bits of a DQ plane (as `Exposure.readFits` does), band by band."""
+        from ._fitsio import iterRows, nameDqPlanes, openFits, orBits
+
+        layout = self._layout
+        assert layout.mask is not None
+        bits = 0
+        with openFits(self.path) as hdul:
+            for rows in iterRows(layout.shape[0], 256):
+                bits |= orBits(self._section(hdul, layout.mask, rows, slice(None)))
+        nameDqPlanes(layout, bits)
 
     def _reset(self) -> None:
         self._local = threading.local()
@@ -155,10 +169,13 @@ class FitsSource(_SourceBase):
         """This thread's open file (one per thread: astropy reads are not
         thread-safe on a shared handle)."""
         from astropy.io import fits
+        from astropy.utils.exceptions import AstropyUserWarning
 
         hdul = getattr(self._local, "hdul", None)
         if hdul is None:
-            hdul = fits.open(self.path, memmap=False, lazy_load_hdus=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyUserWarning)  # a short file: see _section
+                hdul = fits.open(self.path, memmap=False, lazy_load_hdus=True)
             self._local.hdul = hdul
             with self._lock:
                 self._opened.append(hdul)
@@ -184,25 +201,70 @@ class FitsSource(_SourceBase):
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
-    def _read(self, name: str, box: Box2I, dtype: Any) -> np.ndarray | None:
-        if name not in self._ext:
-            return None
+    def _section(self, hdul: Any, plane: Any, sy: slice, sx: slice) -> np.ndarray:
+        """Rows ``sy``, columns ``sx`` of ``plane`` as stored (checked: a file
+        truncated after it was opened raises an error naming it)."""
+        from astropy.utils.exceptions import AstropyUserWarning
+
+        from ._fitsio import FitsFormatError
+
+        height, width = self._layout.shape
+        ny = len(range(*sy.indices(height)))
+        nx = len(range(*sx.indices(width)))
+        if plane.constant is not None:
+            return np.full((ny, nx), plane.constant, dtype=plane.storedDtype())
+        try:
+            with warnings.catch_warnings():
+                # astropy warns of a short file; the shape check below says it.
+                warnings.simplefilter("ignore", AstropyUserWarning)
+                data = np.asarray(hdul[plane.index].section[sy, sx])
+        except (OSError, ValueError, TypeError, EOFError, IndexError) as err:
+            size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+            why = (
+                f"the file is truncated ({size} bytes; its data end at byte {plane.dataEnd})"
+                if plane.dataEnd and size < plane.dataEnd
+                else str(err)
+            )
+            raise FitsFormatError(
+                f"{self.path}: {plane.label()}: cannot read rows {sy.start}-{sy.stop}: {why}"
+            ) from None
+        if data.shape != (ny, nx):
+            raise FitsFormatError(
+                f"{self.path}: {plane.label()}: read {data.shape} pixels instead of "
+                f"{(ny, nx)}: the file is truncated"
+            )
+        return data
+
+    def _read(self, plane: Any, box: Box2I) -> np.ndarray:
         sy, sx = box.slices(self.bbox)
-        data = self._hdul()[self._ext[name]].section[sy, sx]
-        return np.ascontiguousarray(data, dtype=np.dtype(dtype).newbyteorder("="))
+        return self._section(self._hdul(), plane, sy, sx)
 
     def readMask(self, box: Box2I) -> np.ndarray:
-        m = self._read("MASK", box, np.int32)
-        return m if m is not None else np.zeros((box.getHeight(), box.getWidth()), np.int32)
+        from ._fitsio import toMaskBits
+
+        mask = self._layout.mask
+        if mask is None:
+            return np.zeros((box.getHeight(), box.getWidth()), np.int32)
+        return toMaskBits(self._read(mask, box), self._layout, mask.label())
 
     def readExposure(self, box: Box2I) -> Exposure:
-        image = self._read("IMAGE", box, self.dtype)
-        assert image is not None  # every source has an IMAGE plane
-        variance = self._read("VARIANCE", box, self.dtype)
-        mask = self._read("MASK", box, np.int32)
+        from ._fitsio import FitsFormatError, toVariance
+
+        layout = self._layout
+        try:
+            image = np.ascontiguousarray(
+                self._read(layout.image, box), dtype=self.dtype.newbyteorder("=")
+            )
+        except (TypeError, ValueError) as err:  # pragma: no cover - checked at open
+            raise FitsFormatError(f"{self.path}: {layout.image.label()}: {err}") from None
+        variance = None
+        if layout.variance is not None:
+            variance = toVariance(
+                self._read(layout.variance, box), layout.variance.kind, self.dtype
+            )
         return Exposure.fromArrays(
             image,
-            mask,
+            self.readMask(box) if layout.mask is not None else None,
             variance,
             xy0=(box.getMinX(), box.getMinY()),
             psf=self.psf,

@@ -17,17 +17,20 @@ __all__ = [
     "CoaddPsf",
     "DoubleGaussianPsf",
     "GaussianPsf",
+    "KernelPsf",
     "Psf",
     "Quadrupole",
+    "psfFromRecords",
     "psfFwhm",
+    "psfToRecords",
 ]
 
 import abc
 import copy
 import math
 import numbers
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 
@@ -595,6 +598,13 @@ class GaussianPsf(_AnalyticPsf):
     def _key(self) -> tuple[Any, ...]:
         return (self._width, self._height, self._sigma)
 
+    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+        return {"width": self._width, "height": self._height, "sigma": self._sigma}
+
+    @classmethod
+    def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
+        return cls(int(p["width"]), int(p["height"]), p["sigma"])
+
     def __repr__(self) -> str:
         return f"GaussianPsf(width={self._width}, height={self._height}, sigma={self._sigma!r})"
 
@@ -677,11 +687,159 @@ class DoubleGaussianPsf(_AnalyticPsf):
     def _key(self) -> tuple[Any, ...]:
         return (self._width, self._height, self._sigma1, self._sigma2, self._b)
 
+    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+        return {
+            "width": self._width,
+            "height": self._height,
+            "sigma1": self._sigma1,
+            "sigma2": self._sigma2,
+            "b": self._b,
+        }
+
+    @classmethod
+    def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
+        return cls(int(p["width"]), int(p["height"]), p["sigma1"], p["sigma2"], p["b"])
+
     def __repr__(self) -> str:
         return (
             f"DoubleGaussianPsf(width={self._width}, height={self._height}, "
             f"sigma1={self._sigma1!r}, sigma2={self._sigma2!r}, b={self._b!r})"
         )
+
+
+# ---------------------------------------------------------------------------
+# A PSF given by a kernel image
+# ---------------------------------------------------------------------------
+
+
+class KernelPsf(Psf):
+    """A PSF given by one kernel image, the same at every position.
+
+    After ``lsst.meas.algorithms.KernelPsf`` (a ``FixedKernel``): the model is
+    the kernel image normalised to sum to one.
+
+    Parameters
+    ----------
+    kernel : `Image` or 2-d `numpy.ndarray`
+        The kernel. An array is centred on its pixel ``(width // 2, height //
+        2)``, i.e. its box starts at ``(-(width // 2), -(height // 2))``; an
+        `Image` keeps its own ``xy0`` (pixel ``(0, 0)`` is the centre).
+    averagePosition : `Point2D`, `Point2I`, pair of `float` or `None`, optional
+        Value for `getAveragePosition` (default ``(0, 0)``).
+
+    Raises
+    ------
+    ValueError
+        If the kernel is not 2-d, is empty, has non-finite values or does not
+        sum to a finite non-zero value.
+
+    Notes
+    -----
+    `computeKernelImage` returns the normalised kernel; `computeImage` places
+    it on the pixel that contains the position and shifts it by the
+    remaining sub-pixel offset with a Fourier phase ramp (exact for a
+    band-limited kernel), so its centroid follows the position.
+    `computeShape` is the adaptive moment of the kernel (as LSST's
+    ``ImagePsf``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> psf = KernelPsf(np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]))
+    >>> float(psf.computeKernelImage().array[1, 1])
+    0.25
+    """
+
+    def __init__(self, kernel: Any, averagePosition: PointLike | None = None) -> None:
+        from ._image import Image
+
+        if isinstance(kernel, Image):
+            array = np.array(kernel.array, dtype=np.float64)
+            x0, y0 = _imageOrigin(kernel)
+        else:
+            array = np.array(kernel, dtype=np.float64)
+            if array.ndim != 2:
+                raise ValueError(f"a kernel must be a 2-d array, got shape {array.shape}")
+            x0, y0 = -(array.shape[1] // 2), -(array.shape[0] // 2)
+        if array.ndim != 2 or array.size == 0:
+            raise ValueError(f"a kernel must be a non-empty 2-d array, got shape {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError("a kernel image must hold finite values only")
+        total = float(array.sum())
+        if not (math.isfinite(total) and total != 0.0):
+            raise ValueError(f"a kernel image must sum to a finite non-zero value, got {total!r}")
+        self._kernel = array / total
+        self._kernel.flags.writeable = False
+        self._x0, self._y0 = int(x0), int(y0)
+        point = _asPoint2D(
+            (0.0, 0.0) if averagePosition is None else averagePosition, "averagePosition"
+        )
+        self._averagePosition = (point.getX(), point.getY())
+
+    def getKernelArray(self) -> np.ndarray:
+        """Return the normalised kernel (read-only array, ``[y, x]``)."""
+        return self._kernel
+
+    def getAveragePosition(self) -> Point2D:
+        """Return the position given at construction (default ``(0, 0)``)."""
+        return Point2D(*self._averagePosition)
+
+    def _doComputeKernelImage(self, position: Point2D) -> Image:
+        return _newImage(self._kernel.copy(), self._x0, self._y0)
+
+    def _doComputeImage(self, position: Point2D) -> Image:
+        cx, cy = _nearestPixel(position)
+        dx, dy = position.getX() - cx, position.getY() - cy
+        array = self._kernel.copy()
+        if dx != 0.0 or dy != 0.0:
+            h, w = array.shape
+            ramp = np.exp(
+                -2j
+                * math.pi
+                * (np.fft.fftfreq(h)[:, np.newaxis] * dy + np.fft.fftfreq(w)[np.newaxis, :] * dx)
+            )
+            array = np.fft.ifft2(np.fft.fft2(array) * ramp).real
+            array /= array.sum()
+        return _newImage(array, cx + self._x0, cy + self._y0)
+
+    def _doComputeBBox(self, position: Point2D) -> Box2I:
+        h, w = self._kernel.shape
+        return Box2I(Point2I(self._x0, self._y0), Extent2I(w, h))
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self._kernel.shape,
+            self._kernel.tobytes(),
+            self._x0,
+            self._y0,
+            self._averagePosition,
+        )
+
+    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+        kernels.append(self._kernel)
+        return {
+            "kernel": float(len(kernels) - 1),
+            "kernelX0": float(self._x0),
+            "kernelY0": float(self._y0),
+            "averageX": self._averagePosition[0],
+            "averageY": self._averagePosition[1],
+        }
+
+    @classmethod
+    def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
+
+        # The stored kernel is already normalised: no second division (which
+        # would change its last bits).
+        kernel = np.array(kernels[int(p["kernel"])], dtype=np.float64)
+        psf = cls(kernel, averagePosition=(p["averageX"], p["averageY"]))
+        psf._kernel = kernel
+        psf._kernel.flags.writeable = False
+        psf._x0, psf._y0 = int(p["kernelX0"]), int(p["kernelY0"])
+        return psf
+
+    def __repr__(self) -> str:
+        h, w = self._kernel.shape
+        return f"KernelPsf(<{w}x{h} kernel, xy0=({self._x0}, {self._y0})>)"
 
 
 # ---------------------------------------------------------------------------
@@ -943,6 +1101,16 @@ class CoaddPsf(Psf):
 
     # -- value semantics ---------------------------------------------------
 
+    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+        x, y = self._averagePosition if self._averageGiven else (math.nan, math.nan)
+        return {"averageX": x, "averageY": y}
+
+    @classmethod
+    def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
+        given = math.isfinite(p["averageX"]) and math.isfinite(p["averageY"])
+        average = (p["averageX"], p["averageY"]) if given else None
+        return cls(children, averagePosition=average)
+
     def _key(self) -> tuple[Any, ...]:
         return (
             tuple(
@@ -991,3 +1159,157 @@ def psfFwhm(psf: Psf) -> float:
     """
     shape = psf.computeShape(psf.getAveragePosition())
     return shape.getDeterminantRadius() * _FWHM_PER_SIGMA
+
+
+# ---------------------------------------------------------------------------
+# Persistence: a PSF as table rows and kernel images
+# ---------------------------------------------------------------------------
+
+#: The PSF classes a file may name, by the ``type`` written; only these are
+#: ever constructed when reading (a file cannot make us import anything else).
+_PSF_TYPES: dict[str, tuple[str, str]] = {
+    "GaussianPsf": ("imagemapper._psf", "GaussianPsf"),
+    "DoubleGaussianPsf": ("imagemapper._psf", "DoubleGaussianPsf"),
+    "KernelPsf": ("imagemapper._psf", "KernelPsf"),
+    "CoaddPsf": ("imagemapper._psf", "CoaddPsf"),
+    "VariableGaussianPsf": ("imagemapper.mappers", "VariableGaussianPsf"),
+}
+
+
+def _psfClass(name: str) -> type:
+    import importlib
+
+    module, attr = _PSF_TYPES[name]
+    return cast(type, getattr(importlib.import_module(module), attr))
+
+
+def _persistedType(psf: Psf) -> str | None:
+    """The registered type ``psf`` is written as: its own, else a registered base class."""
+    for name in _PSF_TYPES:
+        if type(psf) is _psfClass(name):
+            return name
+    for name in _PSF_TYPES:
+        if isinstance(psf, _psfClass(name)):
+            return name
+    return None
+
+
+def psfToRecords(psf: Psf) -> tuple[list[dict[str, Any]], list[np.ndarray], list[str]]:
+    """Describe ``psf`` as table rows and kernel images (what `Exposure.writeFits` stores).
+
+    Parameters
+    ----------
+    psf : `Psf`
+        The PSF. `GaussianPsf`, `DoubleGaussianPsf`, `KernelPsf`, `CoaddPsf`
+        (its components recursively, with their boxes and weights) and
+        `~imagemapper.mappers.VariableGaussianPsf` are written exactly;
+        subclasses of these as the class they derive from; any other PSF as a
+        `KernelPsf` of its kernel image at its average position (a note says
+        so).
+
+    Returns
+    -------
+    rows : `list` of `dict`
+        One row per PSF, the root first, each component after its parent:
+        ``type`` (class name), ``parent`` (row index, -1 for the root) and the
+        class's parameters as floats (``width``, ``height``, ``sigma``, ...;
+        for a coadd component also ``bboxMinX``, ``bboxMinY``, ``bboxWidth``,
+        ``bboxHeight`` and ``weight``).
+    kernels : `list` of `numpy.ndarray`
+        Kernel images, referred to by a row's ``kernel`` index.
+    notes : `list` of `str`
+        What could not be written exactly (empty when the round trip is exact).
+    """
+    rows: list[dict[str, Any]] = []
+    kernels: list[np.ndarray] = []
+    notes: list[str] = []
+
+    def add(p: Psf, parent: int, extra: dict[str, float]) -> None:
+        name = _persistedType(p)
+        if name is None:
+            where = p.getAveragePosition()
+            notes.append(
+                f"a {type(p).__name__} cannot be saved exactly: saved its kernel image at "
+                f"({where.getX():g}, {where.getY():g}) as a KernelPsf"
+            )
+            p = KernelPsf(p.computeKernelImage(where), averagePosition=where)
+            name = "KernelPsf"
+        elif type(p) is not _psfClass(name):
+            notes.append(f"a {type(p).__name__} is saved as its base class {name}")
+        index = len(rows)
+        row: dict[str, Any] = {"type": name, "parent": parent, **extra}
+        row.update({k: float(v) for k, v in cast(Any, p)._persistParams(kernels).items()})
+        rows.append(row)
+        if isinstance(p, CoaddPsf):
+            for i in range(p.getComponentCount()):
+                b = p.getBBox(i)
+                add(
+                    p.getPsf(i),
+                    index,
+                    {
+                        "bboxMinX": float(b.getMinX()),
+                        "bboxMinY": float(b.getMinY()),
+                        "bboxWidth": float(b.getWidth()),
+                        "bboxHeight": float(b.getHeight()),
+                        "weight": p.getWeight(i),
+                    },
+                )
+
+    add(psf, -1, {})
+    return rows, kernels, notes
+
+
+def psfFromRecords(rows: Sequence[Mapping[str, Any]], kernels: Sequence[Any]) -> Psf:
+    """Rebuild the PSF that `psfToRecords` described.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        The rows, the root first.
+    kernels : sequence of 2-d arrays
+        The kernel images the rows' ``kernel`` indices refer to.
+
+    Returns
+    -------
+    psf : `Psf`
+
+    Raises
+    ------
+    ValueError
+        For an unknown type, a bad parent index, a missing parameter or a
+        missing kernel; the message names the row.
+    """
+    if not rows:
+        raise ValueError("no PSF rows")
+    children: dict[int, list[tuple[Psf, Box2I, float]]] = {}
+    root: Psf | None = None
+    for index in range(len(rows) - 1, -1, -1):
+        row = rows[index]
+        name = str(row.get("type", "")).strip()
+        if name not in _PSF_TYPES:
+            raise ValueError(
+                f"PSF row {index}: unknown type {name!r} (known: {', '.join(_PSF_TYPES)})"
+            )
+        params = {str(k): float(v) for k, v in row.items() if k not in ("type", "parent")}
+        try:
+            cls = _psfClass(name)
+            psf = cast(Any, cls)._fromPersistParams(params, kernels, children.get(index, []))
+            parent = int(row.get("parent", -1))
+            if parent == -1:
+                if index != 0:
+                    raise ValueError("it has no parent but is not the first row")
+                root = psf
+                continue
+            if not 0 <= parent < index:
+                raise ValueError(f"its parent {parent} is not an earlier row")
+            bbox = Box2I(
+                Point2I(int(params["bboxMinX"]), int(params["bboxMinY"])),
+                Extent2I(int(params["bboxWidth"]), int(params["bboxHeight"])),
+            )
+            children.setdefault(parent, []).insert(0, (psf, bbox, params["weight"]))
+        except (KeyError, IndexError) as err:
+            raise ValueError(f"PSF row {index} ({name}): missing {err}") from None
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"PSF row {index} ({name}): {err}") from None
+    assert root is not None
+    return root

@@ -40,6 +40,11 @@ CLI_DEFAULTS: dict[str, Any] = {
 }
 
 _BACKENDS = ("serial", "threads", "processes", "dask")
+_HDU_HELP = (
+    "the image HDU: an index (0 = primary), an EXTNAME or EXTNAME,EXTVER (e.g. SCI,2); "
+    "default IMAGE, else the first SCI, else the first HDU with a 2-d image; the mask "
+    "(MASK/DQ) and variance (VARIANCE/VAR, UNCERT, ERR, IVAR) with the same EXTVER go with it"
+)
 
 
 def _reduceOps() -> tuple[str, ...]:
@@ -305,7 +310,55 @@ def loadMapperClass(spec: str) -> type:
     return obj
 
 
-def _readExposure(path: str) -> Any:
+def _parseHdu(text: str) -> Any:
+    """``--hdu`` text: ``INDEX``, ``NAME`` or ``NAME,VER``."""
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    name, comma, ver = text.partition(",")
+    if not name.strip() or (comma and not ver.strip().isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"expected an HDU index, NAME or NAME,VERSION (e.g. 1, SCI, SCI,2), got {text!r}"
+        )
+    return (name.strip().upper(), int(ver)) if comma else name.strip().upper()
+
+
+def _warningText(messages: list[str]) -> list[str]:
+    """One line per distinct warning; astropy's multi-line verification reports
+    (a warning per line) become one line."""
+    out: list[str] = []
+    report: list[str] = []
+    for message in messages:
+        text = " ".join(message.split())
+        if not text or text.startswith("Note: astropy.io.fits uses zero-based"):
+            continue
+        if text == "Verification reported errors:":
+            report = ["FITS verification:"]
+            continue
+        if report:
+            report.append(text)
+            continue
+        if text not in out:
+            out.append(text)
+    if report and " ".join(report) not in out:
+        out.append(" ".join(report))
+    return out
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _readExposure(path: str, hdu: Any = None, command: str = "run") -> Any:
+    """Read the input, printing each astropy warning once and, when the file
+    has several image HDUs, which one is used."""
+    import warnings
+
     from ._image import Exposure
 
     p = Path(path)
@@ -313,17 +366,50 @@ def _readExposure(path: str) -> Any:
         raise CliError(f"input file {path!r} does not exist")
     if p.is_dir():
         raise CliError(f"input {path!r} is a directory, expected a FITS file")
+    handler = _Collected()
+    logger = logging.getLogger("imagemapper.fits")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
     try:
-        return Exposure.readFits(p)
-    except OSError as err:
-        raise CliError(f"cannot read {path!r} as FITS: {_firstLine(err)}") from err
-    except (ValueError, TypeError) as err:
-        raise CliError(f"{path!r} is not a 2-d FITS image: {_firstLine(err)}") from err
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                exposure = Exposure.readFits(p, hdu=hdu)
+            except OSError as err:
+                raise CliError(f"cannot read {path!r} as FITS: {_firstLine(err)}") from err
+            except (ValueError, TypeError) as err:
+                raise CliError(f"{path!r} is not a 2-d FITS image: {_firstLine(err)}") from err
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    for line in _warningText([str(w.message) for w in caught]):
+        print(f"imagemapper {command}: warning: {path}: {line}", file=sys.stderr)
+    for line in handler.lines:
+        print(f"{line.replace('hdu=', '--hdu')}")
+    return exposure
 
 
-def _checkOutput(path: str, overwrite: bool) -> Path:
+#: Output names the ``run`` command writes an exposure to.
+_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fz")
+
+
+def _outputKind(path: str) -> str:
+    """``'fits'`` or ``'zarr'`` for an exposure output name; `CliError` otherwise."""
+    lower = path.lower().rstrip("/")
+    if lower.endswith(_FITS_SUFFIXES):
+        return "fits"
+    if lower.endswith(".zarr"):
+        return "zarr"
+    raise CliError(
+        f"output {path!r}: give a FITS name (.fits, .fits.gz, .fz: tile-compressed) or a zarr "
+        "directory (.zarr)"
+    )
+
+
+def _checkOutput(path: str, overwrite: bool, directory: bool = False) -> Path:
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() and not directory:
         raise CliError(f"output {path!r} is a directory; give a file name")
     if not p.parent.exists():
         raise CliError(f"output folder {str(p.parent)!r} does not exist")
@@ -543,8 +629,14 @@ def buildParser() -> argparse.ArgumentParser:
         "(.ecsv, .csv, .fits; printed when -o is omitted).",
     )
     run.add_argument("input", metavar="IN.fits", help="input FITS file")
+    run.add_argument("--hdu", type=_parseHdu, metavar="NAME[,VER]|INDEX", help=_HDU_HELP)
     run.add_argument(
-        "-o", "--output", metavar="OUT", help="output FITS file (a table file for --reduce none)"
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output: a FITS file (.fits, .fits.gz, .fz for tile compression) or a zarr "
+        "directory (.zarr), written atomically (complete, or the previous file is untouched); "
+        "a table file (.ecsv, .csv, .fits) for --reduce none",
     )
     run.add_argument(
         "--mapper",
@@ -582,6 +674,7 @@ def buildParser() -> argparse.ArgumentParser:
         "boxes the configuration gives for IN.fits; --plot draws them over the image.",
     )
     grid.add_argument("input", metavar="IN.fits", help="input FITS file")
+    grid.add_argument("--hdu", type=_parseHdu, metavar="NAME[,VER]|INDEX", help=_HDU_HELP)
     grid.add_argument(
         "--plot", metavar="FILE.png", help="draw the cells (solid) and expanded cells (dashed)"
     )
@@ -673,6 +766,8 @@ def _makeConfig(args: argparse.Namespace, mapperClass: type) -> Any:
         config.numWorkers = args.workers
     if getattr(args, "progress", None) is not None:
         config.progress = args.progress
+    if getattr(args, "show_config", False):
+        return config  # shown as it is, required fields marked
     try:
         config.validate()
     except (pexConfig.FieldValidationError, ValueError) as err:
@@ -687,7 +782,7 @@ def _boxText(box: Any) -> str:
 def _showConfig(config: Any) -> int:
     from ._configdoc import configLines
 
-    print("\n".join(configLines(config)))
+    print("\n".join(configLines(config, markRequired=True)))
     return 0
 
 
@@ -698,7 +793,7 @@ def _cmdGrid(args: argparse.Namespace) -> int:
     config = _makeConfig(args, mapperClass)
     if args.show_config:
         return _showConfig(config)
-    exposure = _readExposure(args.input)
+    exposure = _readExposure(args.input, args.hdu, "grid")
     task = ImageMapReduceTask(config)
     try:
         boxes0, boxes1 = task._generateGrid(exposure)
@@ -732,6 +827,7 @@ def _cmdGrid(args: argparse.Namespace) -> int:
             raise CliError("--check-border needs --mapper MODULE:CLASS (the mapper to check)")
         _checkBorder(task, exposure, args.check_border)
     if args.plot:
+        _checkPlotName(args.plot)
         out = _checkOutput(args.plot, overwrite=True)
         try:
             from ._demo import _previewArray
@@ -747,6 +843,16 @@ def _cmdGrid(args: argparse.Namespace) -> int:
         plt.close(fig)
         print(f"wrote {out}")
     return 0
+
+
+def _checkPlotName(path: str) -> None:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    formats = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "webp", "tif", "tiff")
+    if suffix not in formats:
+        raise CliError(
+            f"--plot {path!r}: give an image name ending in one of "
+            + ", ".join(f".{f}" for f in formats)
+        )
 
 
 def _resultTable(results: Sequence[Any]) -> Any:
@@ -812,9 +918,82 @@ def _numWorkers(config: Any) -> int:
     return int(config.numWorkers) or _usableCpus()
 
 
+def _overrideTexts(args: argparse.Namespace) -> list[str]:
+    """The command line's config choices, as given (for the output's provenance)."""
+    texts = []
+    for flag in ("cell", "step", "border", "reduce", "backend", "workers"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            texts.append(f"--{flag} {value}")
+    for kind, value in getattr(args, "overrides", None) or []:
+        texts.append(f"-c {value}" if kind == "set" else f"-C {value}")
+    return texts
+
+
+def _checkInverseVariance(config: Any, exposure: Any, path: str) -> None:
+    """Refuse inverse-variance blending when the input has no usable variance
+    (every pixel would be invalid: an all-NaN output)."""
+    import numpy as np
+
+    reducer = config.reducer
+    if reducer.reduceOperation != "weighted" or not getattr(reducer, "blendInverseVariance", False):
+        return
+    variance = exposure.variance.array
+    if not bool(np.any(np.isfinite(variance) & (variance > 0))):
+        raise CliError(
+            f"reducer.blendInverseVariance=True weights pixels by 1/variance, but {path} has "
+            "no positive finite variance (no VARIANCE, ERR or UNCERT plane?): every pixel "
+            "would be NaN; drop the option or give an input with a variance"
+        )
+
+
+def _writeOutput(exposure: Any, out: Path, kind: str, overwrite: bool) -> None:
+    """Publish the output atomically: complete, or the previous file untouched."""
+    if kind == "fits":
+        exposure.writeFits(out, overwrite=overwrite)
+        return
+    from ._fitsio import publishDirectory
+
+    publishDirectory(out, lambda tmp: _writeZarr(exposure, tmp), overwrite)
+
+
+def _writeZarr(exposure: Any, path: str) -> None:
+    """The exposure as a zarr group (``ZarrSource`` reads it), with its metadata,
+    WCS header and PSF description as attributes."""
+    import json
+
+    from ._outofcore import ZarrSink, _zarr
+
+    ZarrSink.fromExposure(path, exposure, bandHeight=max(1, min(256, exposure.getHeight())))
+    group = _zarr().open_group(path, mode="r+")
+    metadata = {k: v for k, v in exposure.metadata.items()}
+    group.attrs["metadata"] = json.loads(json.dumps(metadata, default=str))
+    wcs = exposure.getWcs()
+    if wcs is not None:
+        group.attrs["wcs"] = dict(wcs.to_header(relax=True))
+    psf = exposure.getPsf()
+    if psf is not None:
+        from ._psf import psfToRecords
+
+        rows, kernels, _ = psfToRecords(psf)
+        group.attrs["psf"] = rows
+        for k, kernel in enumerate(kernels):
+            group.create_array(f"psf_kernel_{k}", data=kernel)
+
+
+def _inputHdu(path: str, hdu: Any) -> str:
+    """The HDU that was read, as ``NAME,VER (index i)``."""
+    from ._fitsio import openFits, planLayout
+
+    with openFits(path) as hdul:
+        image = planLayout(hdul, path, hdu).image
+    return f"{image.name},{image.ver} (index {image.index})" if image.name else str(image.index)
+
+
 def _cmdRun(args: argparse.Namespace) -> int:
     from ._demo import localDaskClient
     from ._executors import MapperError
+    from ._fitsio import addProvenance, provenance
     from ._mapreduce import ImageMapReduceTask
 
     mapperClass = loadMapperClass(args.mapper)
@@ -826,8 +1005,13 @@ def _cmdRun(args: argparse.Namespace) -> int:
         raise CliError("reduceOperation 'coaddPsf' is not supported from the command line")
     if op != "none" and not args.output:
         raise CliError(f"-o OUT.fits is required (reduceOperation {op!r} makes an exposure)")
-    out = _checkOutput(args.output, args.overwrite) if args.output else None
-    exposure = _readExposure(args.input)
+    kind = _outputKind(args.output) if args.output and op != "none" else "table"
+    out = _checkOutput(args.output, args.overwrite, kind == "zarr") if args.output else None
+    if out is not None and out.exists() and Path(args.input).exists():
+        if os.path.samefile(out, args.input):
+            raise CliError(f"output {args.output!r} is the input file; give another name")
+    exposure = _readExposure(args.input, args.hdu, "run")
+    _checkInverseVariance(config, exposure, args.input)
     t0 = time.perf_counter()
     localDask = config.backend == "dask" and not config.daskScheduler
     try:
@@ -848,6 +1032,13 @@ def _cmdRun(args: argparse.Namespace) -> int:
         f"ran {mapperClass.__name__} on {nCells} cells of {args.input} "
         f"(backend {config.backend}, {workers} workers, reduce {op}) in {elapsed:.2f} s"
     )
+    failed = list(task.metadata.getArray("failedCells")) if "failedCells" in task.metadata else []
+    if failed:
+        shown = ", ".join(str(i) for i in failed[:10]) + (", ..." if len(failed) > 10 else "")
+        print(
+            f"{len(failed)} of {nCells} cells failed (onMapperError={config.onMapperError}): "
+            f"cells {shown}; their pixels are flagged {', '.join(config.reducer.badMaskPlanes)}"
+        )
     if op == "none":
         table = _resultTable(result.result)
         if out is None:
@@ -862,8 +1053,20 @@ def _cmdRun(args: argparse.Namespace) -> int:
             print(f"wrote {len(table)} rows to {out}")
         return 0
     assert out is not None
+    output = result.exposure
+    addProvenance(
+        output.metadata,
+        provenance(
+            config,
+            mapperClass,
+            inputPath=args.input,
+            inputHdu=_inputHdu(args.input, args.hdu),
+            overrides=_overrideTexts(args),
+            command=f"imagemapper run --mapper {args.mapper}",
+        ),
+    )
     try:
-        result.exposure.writeFits(out)
+        _writeOutput(output, out, kind, overwrite=True)
     except OSError as err:
         raise CliError(f"cannot write {str(out)!r}: {_firstLine(err)}") from err
     print(f"wrote {out}")

@@ -16,16 +16,18 @@ mapper                     what ``run`` returns per cell                  reduce
 `CellStatisticsMapper`     mean, median, std, min, max, nValid            none
 =========================  =============================================  ================
 
-`backgroundImage` runs `BackgroundMapper` over a grid and interpolates the
-per-cell levels into a full-resolution background (the use case of
-photutils' ``Background2D``). `VariableGaussianPsf` is a PSF whose width
-varies across the image (used by the demo and the tests of `PsfMatchMapper`).
+`backgroundMaps` runs `BackgroundMapper` over a grid and interpolates the
+per-cell levels and RMS into full-resolution background and background-RMS
+maps (photutils' ``Background2D``; `backgroundImage` returns the background).
+`VariableGaussianPsf` is a PSF whose width varies across the image (used by
+the demo and the tests of `PsfMatchMapper`).
 
 The convolving mappers work on the expanded cell and crop to the cell, so the
 stitched result equals the whole-image convolution as long as the border is
-at least the kernel radius, ``int(nSigma * sigma + 0.5)`` pixels (pixels
-outside the image count as zero, like ``scipy.ndimage.gaussian_filter(...,
-mode="constant")``).
+at least the kernel radius, ``int(nSigma * sigma + 0.5)`` pixels. Beyond the
+image edge they reflect the image, as ``scipy.ndimage.gaussian_filter``
+does by default (``edgeMode``: ``reflect``, ``mirror``, ``nearest`` or
+``constant`` zeros).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "PsfMatchMapperConfig",
     "VariableGaussianPsf",
     "backgroundImage",
+    "backgroundMaps",
     "backgroundMesh",
     "fftConvolve",
     "gaussianKernel",
@@ -207,22 +210,71 @@ def _cellCrop(subExposure: Exposure, expandedSubExposure: Exposure) -> tuple[sli
     return subExposure.getBBox().slices(expandedSubExposure.getBBox())
 
 
+#: ``edgeMode`` of the convolution mappers, with its `numpy.pad` mode.
+_EDGE_PADS = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "constant": None}
+_EDGE_DOC = (
+    "What the kernel sees beyond the image edge (scipy.ndimage's modes): 'reflect' "
+    "(d c b a | a b c d, scipy's default), 'mirror' (d c b | a b c d), 'nearest' "
+    "(a a a | a b c d) or 'constant' (zeros, which darkens the edges)."
+)
+
+
+def _edgePadding(
+    subExposure: Exposure, expandedSubExposure: Exposure, fullBBox: Box2I, ry: int, rx: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Pixels to add (``(before, after)`` in y and x) so that the kernel reaches
+    ``(ry, rx)`` beyond the cell where the expanded cell stops at the image edge."""
+    b0, b1 = subExposure.getBBox(), expandedSubExposure.getBBox()
+    f = fullBBox
+
+    def need(edgeReached: bool, have: int, r: int) -> int:
+        return max(0, r - have) if edgeReached else 0
+
+    return (
+        (
+            need(b1.getMinY() <= f.getMinY(), b0.getMinY() - b1.getMinY(), ry),
+            need(b1.getMaxY() >= f.getMaxY(), b1.getMaxY() - b0.getMaxY(), ry),
+        ),
+        (
+            need(b1.getMinX() <= f.getMinX(), b0.getMinX() - b1.getMinX(), rx),
+            need(b1.getMaxX() >= f.getMaxX(), b1.getMaxX() - b0.getMaxX(), rx),
+        ),
+    )
+
+
 def _convolveCell(
     subExposure: Exposure,
     expandedSubExposure: Exposure,
     kernel: np.ndarray,
     propagateMask: bool,
     psf: Any,
+    fullBBox: Box2I | None = None,
+    edgeMode: str = "constant",
 ) -> Exposure:
     """Convolve the expanded cell's image with ``kernel`` and its variance
-    with ``kernel**2``; return the cell's part as a new exposure."""
+    with ``kernel**2``; return the cell's part as a new exposure.
+
+    Where the expanded cell stops at the edge of ``fullBBox`` it is first
+    padded to the kernel's reach with ``edgeMode`` (image and variance alike;
+    ``constant`` pads nothing: the FFT's zeros)."""
     crop = _cellCrop(subExposure, expandedSubExposure)
     emi = expandedSubExposure.maskedImage
-    image, variance = fftConvolve(
-        [emi.image.array, emi.variance.array], [kernel, kernel * kernel], crop
-    )
+    imageIn, varianceIn = emi.image.array, emi.variance.array
+    ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
+    npMode = _EDGE_PADS[edgeMode]
+    padCrop = crop
+    if npMode is not None and fullBBox is not None:
+        pads = _edgePadding(subExposure, expandedSubExposure, fullBBox, ry, rx)
+        if any(pads[0]) or any(pads[1]):
+            imageIn = np.pad(imageIn, pads, mode=npMode)  # type: ignore[call-overload]
+            varianceIn = np.pad(varianceIn, pads, mode=npMode)  # type: ignore[call-overload]
+            (top, _), (left, _) = pads
+            padCrop = (
+                slice(crop[0].start + top, crop[0].stop + top),
+                slice(crop[1].start + left, crop[1].stop + left),
+            )
+    image, variance = fftConvolve([imageIn, varianceIn], [kernel, kernel * kernel], padCrop)
     if propagateMask:
-        ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
         mask = _dilateMask(emi.mask.array, ry, rx, crop)
     else:
         mask = emi.mask.array[crop].copy()
@@ -265,6 +317,12 @@ class GaussianConvolveConfig(ImageMapperConfig):
         "otherwise the output keeps the cell's mask.",
         default=True,
     )
+    edgeMode = pexConfig.ChoiceField(
+        dtype=str,
+        doc=_EDGE_DOC,
+        default="reflect",
+        allowed={k: k for k in _EDGE_PADS},
+    )
 
 
 def _warnSmallBorder(
@@ -298,10 +356,11 @@ class GaussianConvolveMapper(ImageMapper):
     The image is convolved with the kernel `gaussianKernel` ``(sigma, nSigma)``,
     the variance with the squared kernel; with ``propagateMask`` each output
     pixel's mask is the OR of the input mask over the kernel's footprint.
-    Non-finite pixels count as zero, and so do pixels outside the image: with a
+    Non-finite pixels count as zero. Beyond the image edge the image is
+    extended by ``edgeMode`` (default ``reflect``, scipy's default): with a
     border of at least ``int(nSigma * sigma + 0.5)`` pixels the stitched result
-    equals ``scipy.ndimage.gaussian_filter(image, sigma, mode="constant",
-    truncate=nSigma)`` of the whole image.
+    equals ``scipy.ndimage.gaussian_filter(image, sigma, mode=edgeMode,
+    truncate=nSigma)`` of the whole image (``constant``: zeros, ``cval=0``).
 
     The result's PSF is the input PSF convolved with the Gaussian,
     approximated by a `GaussianPsf` of sigma ``sqrt(r**2 + sigma**2)`` where
@@ -349,7 +408,13 @@ class GaussianConvolveMapper(ImageMapper):
             size = 2 * int(5.0 * newSigma + 0.5) + 1
             psf = GaussianPsf(size, size, newSigma)
         out = _convolveCell(
-            subExposure, expandedSubExposure, kernel, self.config.propagateMask, psf
+            subExposure,
+            expandedSubExposure,
+            kernel,
+            self.config.propagateMask,
+            psf,
+            fullBBox,
+            self.config.edgeMode,
         )
         return Struct(subExposure=out)
 
@@ -380,6 +445,12 @@ class PsfMatchMapperConfig(ImageMapperConfig):
         dtype=bool,
         doc="OR each pixel's mask bits over the matching kernel's footprint.",
         default=True,
+    )
+    edgeMode = pexConfig.ChoiceField(
+        dtype=str,
+        doc=_EDGE_DOC,
+        default="reflect",
+        allowed={k: k for k in _EDGE_PADS},
     )
     psfSize = pexConfig.Field(
         dtype=int,
@@ -479,6 +550,8 @@ class PsfMatchMapper(ImageMapper):
             kernel,
             self.config.propagateMask,
             GaussianPsf(size, size, target),
+            fullBBox,
+            self.config.edgeMode,
         )
         return Struct(subExposure=out, kernelSigma=sigma)
 
@@ -595,6 +668,37 @@ class VariableGaussianPsf(Psf):
             self._sigmaCorner,
             self._b,
             self._ratio,
+        )
+
+    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+        b = self._bbox
+        return {
+            "width": self._width,
+            "height": self._height,
+            "imageMinX": b.getMinX(),
+            "imageMinY": b.getMinY(),
+            "imageWidth": b.getWidth(),
+            "imageHeight": b.getHeight(),
+            "sigmaCenter": self._sigmaCenter,
+            "sigmaCorner": self._sigmaCorner,
+            "b": self._b,
+            "sigma2Ratio": self._ratio,
+        }
+
+    @classmethod
+    def _fromPersistParams(cls, p: dict[str, float], kernels: list, children: list) -> Psf:
+        bbox = Box2I(
+            Point2I(int(p["imageMinX"]), int(p["imageMinY"])),
+            Extent2I(int(p["imageWidth"]), int(p["imageHeight"])),
+        )
+        return cls(
+            int(p["width"]),
+            int(p["height"]),
+            bbox,
+            p["sigmaCenter"],
+            p["sigmaCorner"],
+            b=p["b"],
+            sigma2Ratio=p["sigma2Ratio"],
         )
 
     def __repr__(self) -> str:
@@ -731,6 +835,14 @@ class BackgroundMapperConfig(ImageMapperConfig):
         doc="Measure on the expanded cell (cell + border) rather than the cell.",
         default=True,
     )
+    excludePercentile = pexConfig.Field(
+        dtype=float,
+        doc="A cell whose measured box has more than this percentage of its pixels left out "
+        "(ignored mask planes, non-finite, clipped) gets no level (NaN), as photutils' "
+        "Background2D exclude_percentile; 100 keeps every cell with a valid pixel.",
+        default=100.0,
+        check=lambda v: v is not None and 0.0 <= v <= 100.0,
+    )
 
 
 class BackgroundMapper(_MaskPlanesMixin, ImageMapper):
@@ -742,9 +854,14 @@ class BackgroundMapper(_MaskPlanesMixin, ImageMapper):
 
     Returns, per cell, a `Struct` with ``subExposure`` (the cell filled with
     the level; its variance is ``std**2 / n``, the variance of the mean, and
-    its mask is clear), ``background``, ``backgroundStd``, ``nValid``,
-    ``bbox`` and ``center``. Use ``reduceOperation='none'`` to get the levels,
-    or a stitching reduce to get a piecewise-constant background; for a
+    its mask is clear), ``background``, ``backgroundRms`` (the standard
+    deviation of the clipped pixels, photutils' ``StdBackgroundRMS``; also
+    ``backgroundStd``), ``nValid``, ``nPixels`` (pixels of the measured
+    box), ``bbox`` and ``center``. The level and RMS are NaN when fewer than
+    ``minValidPixels`` pixels survive, or when more than
+    ``excludePercentile`` percent of the box was left out. Use
+    ``reduceOperation='none'`` to get the levels, or a stitching reduce to
+    get a piecewise-constant background; for a
     smooth full-resolution background use `backgroundImage`.
 
     Examples
@@ -775,8 +892,11 @@ class BackgroundMapper(_MaskPlanesMixin, ImageMapper):
         values = self.validPixels(source, kwargs)
         mean, median, std, n = sigmaClippedStats(values, self.config.nSigma, self.config.maxIters)
         level = median if self.config.statistic == "median" else mean
-        if n < self.config.minValidPixels:
-            level = math.nan
+        box = source.getBBox()
+        nPixels = box.getWidth() * box.getHeight()
+        kept = (1.0 - self.config.excludePercentile / 100.0) * nPixels
+        if n < self.config.minValidPixels or n < kept:
+            level = std = math.nan
         bbox = subExposure.getBBox()
         dtype = subExposure.image.array.dtype
         shape = (bbox.getHeight(), bbox.getWidth())
@@ -793,8 +913,10 @@ class BackgroundMapper(_MaskPlanesMixin, ImageMapper):
         return Struct(
             subExposure=out,
             background=level,
+            backgroundRms=std,
             backgroundStd=std,
             nValid=n,
+            nPixels=nPixels,
             bbox=bbox,
             center=(c.getX(), c.getY()),
         )
@@ -877,214 +999,7 @@ class CellStatisticsMapper(_MaskPlanesMixin, ImageMapper):
 
 
 # ---------------------------------------------------------------------------
-# full-resolution background
+# full-resolution background (in _background.py; exported here)
 # ---------------------------------------------------------------------------
 
-
-def _pair(value: Any, name: str) -> tuple[float, float]:
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value), float(value)
-    try:
-        x, y = value
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or an (x, y) pair, got {value!r}") from None
-    return float(x), float(y)
-
-
-def _fillNan(levels: np.ndarray) -> np.ndarray:
-    """Replace NaN mesh values by the mean of their valid 4-neighbours, repeatedly."""
-    levels = levels.copy()
-    if np.isnan(levels).all():
-        raise ValueError("no cell has enough valid pixels to measure a background")
-    while np.isnan(levels).any():
-        padded = np.pad(levels, 1, constant_values=np.nan)
-        neigh = np.stack([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
-        count = np.isfinite(neigh).sum(axis=0)
-        total = np.nansum(neigh, axis=0)
-        fill = np.isnan(levels) & (count > 0)
-        levels[fill] = total[fill] / count[fill]
-    return levels
-
-
-def _bilinear(levels: np.ndarray, xs: np.ndarray, ys: np.ndarray, px: np.ndarray, py: np.ndarray):
-    """Bilinear interpolation of ``levels[iy, ix]`` (at ``ys[iy], xs[ix]``) onto the
-    grid ``py x px``; constant beyond the outermost nodes."""
-    rows = np.stack([np.interp(px, xs, row) for row in levels])  # (ny, W)
-    if len(ys) == 1:
-        return np.broadcast_to(rows[0], (len(py), len(px))).copy()
-    pyc = np.clip(py, ys[0], ys[-1])
-    i = np.clip(np.searchsorted(ys, pyc, side="right") - 1, 0, len(ys) - 2)
-    t = ((pyc - ys[i]) / (ys[i + 1] - ys[i]))[:, None]
-    return rows[i] * (1.0 - t) + rows[i + 1] * t
-
-
-def _asExposure(data: Any, mask: Any = None) -> tuple[Exposure, bool]:
-    if isinstance(data, Exposure):
-        return data, True
-    return Exposure.fromArrays(np.asarray(data), mask=mask), False
-
-
-def backgroundMesh(
-    exposure: Exposure | np.ndarray,
-    cellSize: float | tuple[float, float],
-    *,
-    borderSize: float | tuple[float, float] = 0,
-    statistic: str = "median",
-    nSigma: float = 3.0,
-    maxIters: int = 5,
-    ignoreMaskPlanes: Sequence[str] | None = None,
-    minValidPixels: int = 10,
-    mask: np.ndarray | None = None,
-    backend: str = "threads",
-    numWorkers: int = 0,
-    progress: bool | None = False,
-) -> Struct:
-    """Sigma-clipped background levels on a mesh of cells (`BackgroundMapper`, reduce ``none``).
-
-    The grid is ``adjustGridOption='spacing'`` with cells of ``cellSize``
-    pixels (``W // cellSize + 1`` cells across, evenly spread), each measured
-    over the cell grown by ``borderSize``.
-
-    Parameters
-    ----------
-    exposure : `Exposure` or 2-d `numpy.ndarray`
-        The image. For an array, ``mask`` (boolean, True = ignore) may mark bad pixels.
-    cellSize, borderSize : `float` or ``(x, y)`` pair
-        In pixels.
-    statistic, nSigma, maxIters, minValidPixels
-        As in `BackgroundMapperConfig`.
-    ignoreMaskPlanes : sequence of `str`, optional
-        Planes to ignore; default the task's default list (``INTRP, EDGE,
-        DETECTED, SAT, CR, NO_DATA``) plus ``BAD``.
-    mask : `numpy.ndarray` of `bool`, optional
-        For an array input: pixels to ignore.
-    backend, numWorkers, progress
-        Execution options of `ImageMapReduceTask`.
-
-    Returns
-    -------
-    mesh : `Struct`
-        ``levels`` (2-d array ``[iy, ix]``, NaN where a cell had too few
-        valid pixels), ``xCenters``, ``yCenters`` (parent coordinates of the
-        mesh nodes), ``std`` and ``nValid`` (arrays like ``levels``) and
-        ``results`` (the mapper results, in cell order).
-    """
-    from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
-
-    exp, _ = _asExposure(exposure, mask)
-    config = ImageMapReduceConfig()
-    config.mapper.retarget(BackgroundMapper)
-    config.scaleByFwhm = False
-    config.adjustGridOption = "spacing"
-    config.cellSizeX, config.cellSizeY = _pair(cellSize, "cellSize")
-    config.gridStepX, config.gridStepY = config.cellSizeX, config.cellSizeY
-    config.borderSizeX, config.borderSizeY = _pair(borderSize, "borderSize")
-    if ignoreMaskPlanes is None:
-        ignoreMaskPlanes = [*config.ignoreMaskPlanes, "BAD"]
-    config.ignoreMaskPlanes = list(ignoreMaskPlanes)
-    config.mapper.statistic = statistic
-    config.mapper.nSigma = nSigma
-    config.mapper.maxIters = maxIters
-    config.mapper.minValidPixels = minValidPixels
-    config.reducer.reduceOperation = "none"
-    config.backend = backend
-    config.numWorkers = numWorkers
-    config.progress = progress
-    results = ImageMapReduceTask(config).run(exp).result
-    xs = np.unique(np.round([r.center[0] for r in results], 6))
-    ys = np.unique(np.round([r.center[1] for r in results], 6))
-    levels = np.full((len(ys), len(xs)), np.nan)
-    std = np.full_like(levels, np.nan)
-    nValid = np.zeros(levels.shape, dtype=np.int64)
-    for r in results:
-        ix = int(np.searchsorted(xs, round(r.center[0], 6)))
-        iy = int(np.searchsorted(ys, round(r.center[1], 6)))
-        levels[iy, ix], std[iy, ix], nValid[iy, ix] = r.background, r.backgroundStd, r.nValid
-    return Struct(levels=levels, xCenters=xs, yCenters=ys, std=std, nValid=nValid, results=results)
-
-
-def backgroundImage(
-    exposure: Exposure | np.ndarray,
-    cellSize: float | tuple[float, float],
-    *,
-    method: str = "linear",
-    **kwargs: Any,
-) -> Image | np.ndarray:
-    """Full-resolution background: per-cell sigma-clipped levels, interpolated.
-
-    Runs `BackgroundMapper` over a mesh of cells (`backgroundMesh`), fills
-    cells without a level from their neighbours, and interpolates the levels
-    between the cell centres to every pixel; beyond the outermost centres the
-    value is held constant. This is the job of photutils' ``Background2D``,
-    done through `ImageMapReduceTask` (so it runs in parallel and honours
-    mask planes).
-
-    Parameters
-    ----------
-    exposure : `Exposure` or 2-d `numpy.ndarray`
-        The image.
-    cellSize : `float` or ``(x, y)`` pair
-        Cell size in pixels.
-    method : `str`, optional
-        ``'linear'`` (bilinear, numpy only) or any other method of
-        `scipy.interpolate.RegularGridInterpolator` (``'cubic'``, ``'pchip'``,
-        ... ; needs scipy and enough cells).
-    **kwargs
-        Passed to `backgroundMesh` (``borderSize``, ``statistic``,
-        ``nSigma``, ``maxIters``, ``ignoreMaskPlanes``, ``mask``,
-        ``backend``, ``numWorkers``, ``progress``...).
-
-    Returns
-    -------
-    background : `Image` or `numpy.ndarray`
-        An `Image` with the exposure's ``xy0`` and dtype for an `Exposure`;
-        an array of the input's shape (float64 unless the input is float32)
-        for an array.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from imagemapper.mappers import backgroundImage
-    >>> y, x = np.mgrid[0:120, 0:160]
-    >>> rng = np.random.default_rng(2)
-    >>> data = 100 + 0.1 * x + rng.normal(0, 1, x.shape)
-    >>> bkg = backgroundImage(data, 40)
-    >>> bkg.shape, bool(np.abs(bkg - (100 + 0.1 * x))[:, 20:140].max() < 1.0)
-    ((120, 160), True)
-    """
-    mesh = backgroundMesh(exposure, cellSize, **kwargs)
-    isExposure = isinstance(exposure, Exposure)
-    if isinstance(exposure, Exposure):
-        bbox = exposure.getBBox()
-        dtype = exposure.image.array.dtype
-    else:
-        arr = np.asarray(exposure)
-        bbox = Box2I(Point2I(0, 0), Extent2I(arr.shape[1], arr.shape[0]))
-        dtype = np.dtype(np.float32 if arr.dtype == np.float32 else np.float64)
-    levels = _fillNan(mesh.levels)
-    px = np.arange(bbox.getMinX(), bbox.getMaxX() + 1, dtype=np.float64)
-    py = np.arange(bbox.getMinY(), bbox.getMaxY() + 1, dtype=np.float64)
-    xs, ys = mesh.xCenters, mesh.yCenters
-    if method == "linear":
-        values = _bilinear(levels, xs, ys, px, py)
-    else:
-        try:
-            from scipy.interpolate import RegularGridInterpolator
-        except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                f"method={method!r} needs scipy: pip install 'imagemapper[scipy]' "
-                "(or use method='linear')"
-            ) from err
-        interp = RegularGridInterpolator((ys, xs), levels, method=method)
-        values = np.empty((len(py), len(px)))
-        qx = np.clip(px, xs[0], xs[-1])
-        for start in range(0, len(py), 256):
-            qy = np.clip(py[start : start + 256], ys[0], ys[-1])
-            gy, gx = np.meshgrid(qy, qx, indexing="ij")
-            values[start : start + 256] = interp(
-                np.stack([gy.ravel(), gx.ravel()], axis=-1)
-            ).reshape(gy.shape)
-    values = values.astype(dtype, copy=False)
-    if isExposure:
-        return Image(values, xy0=bbox.getMin())
-    return values
+from ._background import backgroundImage, backgroundMaps, backgroundMesh  # noqa: E402
