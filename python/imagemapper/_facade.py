@@ -794,8 +794,9 @@ def map_reduce(
         outputs raise instead). For an ``NDData`` input, the same class with
         the new ``data``, and the input's ``uncertainty``, ``mask``, ``wcs``,
         ``meta``, ``unit`` and ``psf`` (copies; ``func`` maps only the data,
-        so the uncertainty is the input's, unchanged). For a dask input, a dask array with the input's chunks on the
-        image axes, equal to the numpy result. For ``reduce='none'``, a list
+        so the uncertainty is the input's, unchanged). For a dask input, a
+        dask array with the input's chunks on the image axes, equal to the
+        numpy result. For ``reduce='none'``, a list
         with one `~imagemapper.Struct` per cell: ``value`` (what ``func``
         returned), ``bbox`` (the cell), ``expandedBBox`` (what ``func`` saw;
         beyond the image where padded) and ``slices`` (``(slice_y,
