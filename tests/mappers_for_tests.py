@@ -116,14 +116,18 @@ class CountedMapper(im.ImageMapper):
 
 
 class NotThreadSafeMapper(im.ImageMapper):
-    threadSafe = False
+    """Records how many threads run one instance at once; every instance it
+    made is listed in ``INSTANCES`` (to count per-worker copies)."""
+
     _DefaultName = "notThreadSafe"
+    INSTANCES: list = []
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.active = 0
         self.maxActive = 0
         self.lock = threading.Lock()
+        type(self).INSTANCES.append(self)
 
     def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
         with self.lock:
@@ -133,6 +137,71 @@ class NotThreadSafeMapper(im.ImageMapper):
         with self.lock:
             self.active -= 1
         return im.Struct(subExposure=subExposure.clone())
+
+
+class SharedMapper(NotThreadSafeMapper):
+    """The same, declaring that one instance may run on several threads."""
+
+    _DefaultName = "shared"
+    threadSafe = True
+    INSTANCES: list = []
+
+
+class DecorrelationLikeConfig(im.ImageMapperConfig):
+    maxSleep = pexConfig.Field(dtype=float, doc="longest sleep per cell (s)", default=0.002)
+
+
+class DecorrelationLikeMapper(im.ImageMapper):
+    """Behaves like ip_diffim's DecorrelateALKernelMapper where it matters here:
+    it keeps per-call state on ``self`` (the FFT shape of the expanded cell,
+    set in one method and used in another), and writes its result into the
+    expanded cell it is handed, then returns the cell (a view of it).
+
+    The transform is a circular FFT low-pass of the expanded cell, which is
+    deterministic per cell; with one instance shared by several threads the
+    shape set by one cell is used by another and the call fails or gives
+    wrong pixels.
+    """
+
+    ConfigClass = DecorrelationLikeConfig
+    _DefaultName = "decorrelationLike"
+
+    def _prepare(self, expanded):
+        self.freqSpaceShape = expanded.image.array.shape
+        b = expanded.getBBox()
+        self.offset = decorrelationOffset(b)
+        rng = np.random.default_rng([b.getMinX() & 0xFFFF, b.getMinY() & 0xFFFF])
+        time.sleep(rng.uniform(0, self.config.maxSleep))
+
+    def _filter(self, array):
+        ky = np.fft.fftfreq(self.freqSpaceShape[0])[:, None]
+        kx = np.fft.fftfreq(self.freqSpaceShape[1])[None, :]
+        transfer = np.exp(-(kx**2 + ky**2) * 20.0)
+        return np.fft.ifft2(np.fft.fft2(array) * transfer).real + self.offset
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        self._prepare(expandedSubExposure)
+        arr = expandedSubExposure.image.array
+        arr[...] = self._filter(arr.astype(np.float64))
+        expandedSubExposure.variance.array[...] *= 0.5
+        return im.Struct(subExposure=subExposure)
+
+
+def decorrelationOffset(box1):
+    """A per-cell constant the mapper adds (so that a shared state shows)."""
+    return box1.getMinX() * 1e-3 + box1.getMinY() * 1e-6
+
+
+def decorrelationLikeCell(imageArray, box1, box0, full):
+    """What DecorrelationLikeMapper makes of one cell, computed on plain numpy
+    arrays of the whole image (the independent reference)."""
+    sy1, sx1 = box1.slices(full)
+    expanded = imageArray[sy1, sx1].astype(np.float64)
+    ky = np.fft.fftfreq(expanded.shape[0])[:, None]
+    kx = np.fft.fftfreq(expanded.shape[1])[None, :]
+    filtered = np.fft.ifft2(np.fft.fft2(expanded) * np.exp(-(kx**2 + ky**2) * 20.0)).real
+    filtered += decorrelationOffset(box1)
+    return filtered.astype(imageArray.dtype)[box0.slices(box1)]
 
 
 class PidConfig(im.ImageMapperConfig):

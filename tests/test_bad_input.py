@@ -601,31 +601,56 @@ def test_mapper_raising_base_exception_is_not_swallowed():
         run(makeExposure(), mapper=_mapper(interrupt, "InterruptMapper"), onMapperError="mask")
 
 
-@pytest.mark.parametrize(
-    "mutate",
-    [
-        lambda s: s.image.array.__setitem__(slice(None), 0.0),
-        lambda s: s.maskedImage.__iadd__(1.0),
-        lambda s: s.mask.array.__ior__(1),
-        lambda s: setattr(s.image.array.flags, "writeable", True),
-        lambda s: np.copyto(s.variance.array, 7.0),
-    ],
-    ids=["assign", "iadd", "mask-or", "flip-writeable-flag", "copyto"],
-)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_mapper_cannot_mutate_its_input_view(mutate, backend):
+MUTATIONS = [
+    lambda s: s.image.array.__setitem__(slice(None), 0.0),
+    lambda s: s.maskedImage.__iadd__(1.0),
+    lambda s: s.mask.array.__ior__(1),
+    lambda s: setattr(s.image.array.flags, "writeable", True),
+    lambda s: np.copyto(s.variance.array, 7.0),
+]
+MUTATION_IDS = ["assign", "iadd", "mask-or", "flip-writeable-flag", "copyto"]
+
+
+def _mutatingMapper(mutate):
     def mutating(s, e, f):
         mutate(s)
         return im.Struct(subExposure=s)
 
+    return _mapper(mutating, "MutatingMapper")
+
+
+def _assertUnchanged(exposure, before):
+    for plane in ("image", "mask", "variance"):
+        np.testing.assert_array_equal(getattr(exposure, plane).array, getattr(before, plane).array)
+    assert exposure.mask.getMaskPlaneDict() == before.mask.getMaskPlaneDict()
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS, ids=MUTATION_IDS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mapper_may_write_its_cells_and_the_input_is_untouched(mutate, backend):
+    exposure = makeExposure()
+    before = exposure.clone()
+    out = run(
+        exposure, mapper=_mutatingMapper(mutate), backend=backend, op="copy", numWorkers=2
+    ).exposure
+    _assertUnchanged(exposure, before)
+    # The mutation reached the output: each cell's own copy was written.
+    expected = before.clone()
+    mutate(expected)
+    for plane in ("image", "mask", "variance"):
+        np.testing.assert_array_equal(getattr(out, plane).array, getattr(expected, plane).array)
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS, ids=MUTATION_IDS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_read_only_cells_refuse_writes(mutate, backend):
     exposure = makeExposure()
     before = exposure.clone()
     with pytest.raises(im.MapperError) as info:
-        run(exposure, mapper=_mapper(mutating, "MutatingMapper"), backend=backend)
+        run(exposure, mapper=_mutatingMapper(mutate), backend=backend, readOnlyCells=True)
     assert "mapper.run failed on cell 0" in str(info.value)
     assert isinstance(info.value.__cause__, ValueError)
-    for plane in ("image", "mask", "variance"):
-        np.testing.assert_array_equal(getattr(exposure, plane).array, getattr(before, plane).array)
+    _assertUnchanged(exposure, before)
 
 
 def test_mapper_may_mutate_clones():

@@ -14,10 +14,13 @@ from imagemapper.testing import assertExposuresEqual
 from mappers_for_tests import (
     COUNTER,
     CountedMapper,
+    DecorrelationLikeMapper,
     DieOnceMapper,
     FailingMapper,
     NotThreadSafeMapper,
+    SharedMapper,
     SleepyMapper,
+    decorrelationLikeCell,
 )
 
 
@@ -259,13 +262,105 @@ def test_unpicklable_mapper_under_processes_says_so():
         im.ImageMapReduceTask(config).run(makeExposure())
 
 
-def test_not_thread_safe_mapper_runs_serially(caplog):
+def test_each_worker_thread_runs_its_own_mapper():
+    NotThreadSafeMapper.INSTANCES.clear()
     config = makeConfig(NotThreadSafeMapper, "average", backend="threads", numWorkers=4)
     task = im.ImageMapReduceTask(config)
-    with caplog.at_level(logging.INFO):
-        task.run(makeExposure())
-    assert task.mapper.maxActive == 1
-    assert any("threadSafe = False" in r.getMessage() for r in caplog.records)
+    out = task.run(makeExposure())
+    # The task's own mapper and one copy per other worker thread, each made
+    # as the task made its own: same config, same parent, same name.
+    instances = NotThreadSafeMapper.INSTANCES
+    assert len(instances) == 4 and instances[0] is task.mapper
+    for copy in instances[1:]:
+        assert copy.config is task.mapper.config
+        assert copy.getFullName() == task.mapper.getFullName()
+        assert copy._parentTask is task
+    assert all(m.maxActive <= 1 for m in instances)
+    # The task's hierarchy still names its own mapper.
+    assert task.getTaskDict()[task.mapper.getFullName()]() is task.mapper
+    ref = im.ImageMapReduceTask(makeConfig(NotThreadSafeMapper, "average", backend="serial"))
+    assertExposuresEqual(out.exposure, ref.run(makeExposure()).exposure)
+
+
+def test_thread_safe_mapper_is_shared():
+    SharedMapper.INSTANCES.clear()
+    task = im.ImageMapReduceTask(makeConfig(SharedMapper, "average", numWorkers=4))
+    task.run(makeExposure())
+    assert SharedMapper.INSTANCES == [task.mapper]
+
+
+@pytest.fixture(scope="module")
+def threadedDaskClient():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=4,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def decorrelationReference(exposure, task):
+    """The whole-image numpy computation of DecorrelationLikeMapper + copy."""
+    full = exposure.getBBox()
+    image = np.full(exposure.image.array.shape, np.nan, dtype=exposure.image.array.dtype)
+    for b0, b1 in zip(task.boxes0, task.boxes1):
+        image[b0.slices(full)] = decorrelationLikeCell(exposure.image.array, b1, b0, full)
+    return image
+
+
+def test_stateful_writing_mapper_same_bits_on_every_backend(daskClient, threadedDaskClient):
+    # ip_diffim's decorrelation mapper keeps per-call state on self and writes
+    # into its expanded cell: every backend gives the serial bits, the input
+    # is untouched, and the pixels are those of a whole-image computation.
+    exposure = makeExposure(width=120, height=100)
+    before = exposure.clone()
+    config = makeConfig(DecorrelationLikeMapper, "copy", backend="serial")
+    config.cellSizeX, config.cellSizeY = 20.0, 24.0
+    serialTask = im.ImageMapReduceTask(config)
+    serial = serialTask.run(exposure).exposure
+    expected = decorrelationReference(before, serialTask)
+    np.testing.assert_allclose(serial.image.array, expected, rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(serial.variance.array, before.variance.array * 0.5)
+    runs = [
+        ("threads", 1, None),
+        ("threads", 2, None),
+        ("threads", 4, None),
+        ("processes", 2, None),
+        ("dask", 2, daskClient),
+        ("dask", 4, threadedDaskClient),
+    ]
+    for backend, n, client in runs:
+        task = im.ImageMapReduceTask(config, client=client)
+        out = task.run(exposure, backend=backend, numWorkers=n).exposure
+        assertExposuresEqual(out, serial, msg=f"{backend}({n})")
+        assertExposuresEqual(exposure, before, msg=f"input after {backend}({n})")
+
+
+def test_sharing_a_stateful_mapper_would_break_it():
+    # The property above is not vacuous: the same mapper declared thread-safe
+    # (one instance on four threads) fails or gives other pixels.
+    config = makeConfig(DecorrelationLikeMapper, "copy", backend="serial")
+    config.cellSizeX, config.cellSizeY = 20.0, 24.0
+    config.mapper.maxSleep = 0.01
+    exposure = makeExposure(width=120, height=100)
+    serial = im.ImageMapReduceTask(config).run(exposure).exposure
+    DecorrelationLikeMapper.threadSafe = True
+    try:
+        task = im.ImageMapReduceTask(config)
+        try:
+            out = task.run(exposure, backend="threads", numWorkers=4).exposure
+        except im.MapperError:
+            return
+        assert not np.array_equal(out.image.array, serial.image.array, equal_nan=True)
+    finally:
+        DecorrelationLikeMapper.threadSafe = False
 
 
 def test_progress_bar_when_forced_and_not_in_ci(capsys, monkeypatch):

@@ -339,7 +339,7 @@ def test_non_exposure_result_with_stitching_reduce_raises(exposure):
         im.ImageMapReduceTask(config).run(exposure)
 
 
-def test_views_are_read_only_and_kwargs_pass_through(exposure):
+def test_cells_are_writable_and_kwargs_pass_through(exposure):
     config = makeConfig(
         mapper=RecordingMapper,
         op="none",
@@ -351,7 +351,7 @@ def test_views_are_read_only_and_kwargs_pass_through(exposure):
     task = im.ImageMapReduceTask(config)
     results = task.run(exposure, someOption=42).result
     assert all(r.kwargs == {"someOption": 42} for r in results)
-    assert not any(r.writeable for r in results)
+    assert all(r.writeable for r in results)
     assert all(r.fullBBox == exposure.getBBox() for r in results)
     assert [r.box0 for r in results] == task.boxes0
     assert [r.box1 for r in results] == task.boxes1
@@ -362,18 +362,27 @@ def test_views_are_read_only_and_kwargs_pass_through(exposure):
     assert all(r.writeable for r in cloned)
     assert all("doClone" not in r.kwargs for r in cloned)
 
+    config.readOnlyCells = True
+    readOnly = im.ImageMapReduceTask(config).run(exposure).result
+    assert not any(r.writeable for r in readOnly)
 
-def test_mutating_mapper_cannot_modify_input(exposure):
+
+def test_mutating_mapper_never_modifies_input(exposure):
     before = exposure.image.array.copy()
     config = makeConfig(mapper=MutatingMapper, op="copy", scaleByFwhm=False)
+    out = im.ImageMapReduceTask(config).run(exposure).exposure
+    np.testing.assert_array_equal(exposure.image.array, before)
+    assert np.all(out.image.array == 0.0)
+    # The same with doClone (eager copies) ...
+    out = im.ImageMapReduceTask(config).run(exposure, doClone=True).exposure
+    np.testing.assert_array_equal(exposure.image.array, before)
+    assert np.all(out.image.array == 0.0)
+    # ... and read-only cells refuse the write.
+    config.readOnlyCells = True
     with pytest.raises(im.MapperError, match="cell 0") as info:
         im.ImageMapReduceTask(config).run(exposure)
     assert isinstance(info.value.__cause__, ValueError)  # numpy: read-only destination
     np.testing.assert_array_equal(exposure.image.array, before)
-    # With doClone the mapper works on copies: the input is still untouched.
-    out = im.ImageMapReduceTask(config).run(exposure, doClone=True).exposure
-    np.testing.assert_array_equal(exposure.image.array, before)
-    assert np.all(out.image.array == 0.0)
 
 
 def test_force_even_sized(exposure):

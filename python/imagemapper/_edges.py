@@ -182,6 +182,12 @@ class EdgeHaloMapper:
             raise AttributeError(name)
         return getattr(self.mapper, name)
 
+    def replicate(self) -> EdgeHaloMapper:
+        """The same padding around a per-worker copy of the wrapped mapper."""
+        from ._mapper import replicateMapper
+
+        return EdgeHaloMapper(replicateMapper(self.mapper), self.border, self.mode, self.constant)
+
     def run(
         self, subExposure: Exposure, expandedSubExposure: Exposure, fullBBox: Box2I, **kwargs: Any
     ) -> Any:

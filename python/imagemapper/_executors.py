@@ -18,6 +18,7 @@ __all__ = [
     "MapperError",
     "iterOrderedResults",
     "runChunk",
+    "workerMappers",
 ]
 
 import contextlib
@@ -26,8 +27,11 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import sys
+import threading
 import traceback
+import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
@@ -35,8 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from ._cells import copyOnWriteCells
 from ._core import Box2I
 from ._image import Exposure, Image, Mask, MaskedImage
+from ._mapper import replicateMapper
 from ._task import Struct
 
 _log = logging.getLogger(__name__)
@@ -100,6 +106,7 @@ def runChunk(
     returnSubImages: bool,
     kwargs: dict[str, Any],
     portable: bool = False,
+    readOnlyCells: bool = False,
 ) -> list[Outcome]:
     """Run ``mapper.run`` on each cell of ``chunk``; never raises for a cell.
 
@@ -112,13 +119,16 @@ def runChunk(
     chunk : sequence of ``(index, box0, box1)``
         The cells to process.
     doClone : `bool`
-        Hand the mapper writable deep copies instead of read-only views.
+        Hand the mapper eager deep copies of the cells.
     returnSubImages : `bool`
         Add the input views to each result.
     kwargs : `dict`
         Keyword arguments for ``mapper.run``.
     portable : `bool`
         Make failures picklable (for results that cross a process).
+    readOnlyCells : `bool`
+        Hand the mapper read-only views (writes raise) instead of the default
+        copy-on-write cells (`copyOnWriteCells`); ignored with ``doClone``.
 
     Returns
     -------
@@ -128,23 +138,31 @@ def runChunk(
     if not doClone and isinstance(exposure, Exposure):
         # One read-only view of the whole input per chunk: slices of it are
         # read-only too (their base is a read-only buffer), so each cell's
-        # views cost only the slicing.
+        # views cost only the slicing; copy-on-write cells copy a plane only
+        # when the mapper asks to write it.
         exposure = Exposure(exposure, fullBBox, writeable=False)
     out: list[Outcome] = []
     for index, box0, box1 in chunk:
         try:
             if hasattr(exposure, "readExposure"):
                 # A lazy source (out-of-core input): read only the expanded
-                # cell; the cell is a view of it.
-                local = exposure.readExposure(box1)
-                sub = Exposure(local, box0, deep=doClone, writeable=doClone)
-                expanded = local if doClone else Exposure(local, box1, writeable=False)
+                # cell. What was read is the cell's own copy, so the cell is a
+                # writable view of it (as LSST's cells share pixels).
+                expanded = exposure.readExposure(box1)
+                if doClone:
+                    sub = Exposure(expanded, box0, deep=True)
+                else:
+                    if readOnlyCells:
+                        expanded = Exposure(expanded, box1, writeable=False)
+                    sub = expanded[box0]
             elif doClone:
                 sub = Exposure(exposure, box0, deep=True)
                 expanded = Exposure(exposure, box1, deep=True)
-            else:
+            elif readOnlyCells:
                 sub = exposure[box0]
                 expanded = exposure[box1]
+            else:
+                sub, expanded = copyOnWriteCells(exposure, box0, box1)
             result = mapper.run(sub, expanded, fullBBox, **kwargs)
             if returnSubImages:
                 if not isinstance(result, Struct):
@@ -217,11 +235,18 @@ def _initProcessWorker(payload: bytes) -> None:
 
 
 def _runChunkInProcess(
-    chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any]
+    chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any], readOnlyCells: bool
 ) -> list[Outcome]:
     st = _WORKER_STATE
     return runChunk(
-        st["mapper"], st["exposure"], chunk, doClone, st["returnSubImages"], kwargs, portable=True
+        st["mapper"],
+        st["exposure"],
+        chunk,
+        doClone,
+        st["returnSubImages"],
+        kwargs,
+        portable=True,
+        readOnlyCells=readOnlyCells,
     )
 
 
@@ -289,9 +314,11 @@ class _ProcessPool:
             initargs=(self._payload,),
         )
 
-    def submit(self, chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any]) -> Future:
+    def submit(
+        self, chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any], readOnlyCells: bool
+    ) -> Future:
         assert self.executor is not None
-        return self.executor.submit(_runChunkInProcess, chunk, doClone, kwargs)
+        return self.executor.submit(_runChunkInProcess, chunk, doClone, kwargs, readOnlyCells)
 
     def _kill(self) -> None:
         ex = self.executor
@@ -356,6 +383,7 @@ def iterOrderedResults(
     kwargs: dict[str, Any],
     maxCellsInFlight: int = 0,
     chunkSize: int = 0,
+    readOnlyCells: bool = False,
     client: Any = None,
     onChunkDone: Callable[[int], None] | None = None,
     stats: _Stats | None = None,
@@ -373,6 +401,8 @@ def iterOrderedResults(
         Bound on cells submitted but not yet yielded (0: 4 chunks per worker).
     chunkSize : `int`
         Cells per task (0: `chooseChunkSize`).
+    readOnlyCells : `bool`
+        Hand the mapper read-only views instead of copy-on-write cells.
     client : `dask.distributed.Client`, optional
         For ``dask``.
     onChunkDone : callable, optional
@@ -381,14 +411,21 @@ def iterOrderedResults(
     log = log or _log
     stats = stats or _Stats()
     nWorkers = max(1, int(nWorkers))
-    if backend == "threads" and not getattr(mapper, "threadSafe", True):
-        log.info(
-            "Mapper %s declares threadSafe = False: running its cells serially.",
-            type(mapper).__name__,
-        )
-        backend = "serial"
     if backend == "threads" and nWorkers == 1:
         backend = "serial"
+    mappers: list[Any] = [mapper]
+    if backend == "threads":
+        try:
+            mappers = workerMappers(mapper, nWorkers)
+        except Exception as err:
+            log.warning(
+                "Cannot make a copy of mapper %s for each worker thread (%s): running its "
+                "cells serially. Set threadSafe = True on the mapper if one instance may run "
+                "on several threads at once.",
+                type(mapper).__name__,
+                err,
+            )
+            backend = "serial"
     size = chunkSize if chunkSize > 0 else chooseChunkSize(len(cells), nWorkers)
     chunks = _chunks(cells, size)
     window = max(1, (maxCellsInFlight // size) if maxCellsInFlight > 0 else 4 * nWorkers)
@@ -397,10 +434,11 @@ def iterOrderedResults(
             f"maxCellsInFlight={maxCellsInFlight} is smaller than one chunk of {size} cells"
         )
 
+    cellOpts = {"readOnlyCells": readOnlyCells}
     if backend == "serial":
         for chunk in chunks:
             stats.maxHeld = max(stats.maxHeld, len(chunk))
-            out = runChunk(mapper, exposure, chunk, doClone, returnSubImages, kwargs)
+            out = runChunk(mapper, exposure, chunk, doClone, returnSubImages, kwargs, **cellOpts)
             if onChunkDone:
                 onChunkDone(len(chunk))
             yield out
@@ -409,11 +447,21 @@ def iterOrderedResults(
 
     if backend == "threads":
         pool = ThreadPoolExecutor(max_workers=nWorkers, thread_name_prefix="imagemapper")
+        # One mapper per worker: a chunk takes a free instance and gives it back
+        # (there are as many instances as threads, so one is always free).
+        free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for m in mappers:
+            free.put(m)
+
+        def runWithOwnMapper(chunk: Sequence[Cell]) -> list[Outcome]:
+            m = free.get()
+            try:
+                return runChunk(m, exposure, chunk, doClone, returnSubImages, kwargs, **cellOpts)
+            finally:
+                free.put(m)
 
         def submit(ci: int) -> Any:
-            return pool.submit(
-                runChunk, mapper, exposure, chunks[ci], doClone, returnSubImages, kwargs
-            )
+            return pool.submit(runWithOwnMapper, chunks[ci])
 
         def close(abort: bool, pending: list) -> None:
             pool.shutdown(wait=True, cancel_futures=abort)
@@ -425,7 +473,7 @@ def iterOrderedResults(
         ppool = _ProcessPool(mapper, exposure, nWorkers, returnSubImages)
 
         def psubmit(ci: int) -> Any:
-            return ppool.submit(chunks[ci], doClone, kwargs)
+            return ppool.submit(chunks[ci], doClone, kwargs, readOnlyCells)
 
         def pclose(abort: bool, pending: list) -> None:
             ppool.close(abort=abort)
@@ -460,10 +508,73 @@ def iterOrderedResults(
             kwargs,
             onChunkDone,
             stats,
+            readOnlyCells,
         )
         return
 
     raise ValueError(f"backend {backend!r} is not one of 'serial', 'threads', 'processes', 'dask'")
+
+
+def workerMappers(mapper: Any, nWorkers: int) -> list[Any]:
+    """The mapper instances of ``nWorkers`` worker threads.
+
+    The first is ``mapper`` itself; the others are made by `replicateMapper`,
+    unless the mapper declares ``threadSafe = True`` (then all are ``mapper``).
+
+    Raises
+    ------
+    TypeError
+        If the mapper cannot be replicated (see `replicateMapper`).
+    """
+    if nWorkers <= 1 or getattr(mapper, "threadSafe", False):
+        return [mapper] * max(1, nWorkers)
+    return [mapper] + [replicateMapper(mapper) for _ in range(nWorkers - 1)]
+
+
+#: Per-thread mapper instances on dask workers, keyed by the worker's copy of
+#: the scattered mapper (a worker runs tasks on several threads).
+_THREAD_MAPPERS = threading.local()
+_CLAIMED: weakref.WeakSet[Any] = weakref.WeakSet()
+_CLAIM_LOCK = threading.Lock()
+
+
+def _threadMapper(mapper: Any) -> Any:
+    """This thread's instance of ``mapper``: the first thread to ask uses
+    ``mapper`` itself, every other thread a replica of its own."""
+    if getattr(mapper, "threadSafe", False):
+        return mapper
+    own = getattr(_THREAD_MAPPERS, "byMapper", None)
+    if own is None:
+        own = _THREAD_MAPPERS.byMapper = weakref.WeakKeyDictionary()
+    mine = own.get(mapper)
+    if mine is None:
+        with _CLAIM_LOCK:
+            claimed = mapper in _CLAIMED
+            _CLAIMED.add(mapper)
+        mine = replicateMapper(mapper) if claimed else mapper
+        own[mapper] = mine
+    return mine
+
+
+def _runChunkOnDaskWorker(
+    mapper: Any,
+    exposure: Exposure,
+    chunk: Sequence[Cell],
+    doClone: bool,
+    returnSubImages: bool,
+    kwargs: dict[str, Any],
+    readOnlyCells: bool,
+) -> list[Outcome]:
+    return runChunk(
+        _threadMapper(mapper),
+        exposure,
+        chunk,
+        doClone,
+        returnSubImages,
+        kwargs,
+        portable=True,
+        readOnlyCells=readOnlyCells,
+    )
 
 
 def _waitFutures(pending: set) -> set:
@@ -549,6 +660,7 @@ def _driveDask(
     kwargs: dict[str, Any],
     onChunkDone: Callable[[int], None] | None,
     stats: _Stats,
+    readOnlyCells: bool = False,
 ) -> Iterator[list[Outcome]]:
     try:
         from distributed import wait as dwait
@@ -567,14 +679,14 @@ def _driveDask(
 
     def submit(ci: int) -> Any:
         return client.submit(
-            runChunk,
+            _runChunkOnDaskWorker,
             mapperF,
             exposureF,
             chunks[ci],
             doClone,
             returnSubImages,
             kwargs,
-            True,
+            readOnlyCells,
             pure=False,
             retries=2,
         )

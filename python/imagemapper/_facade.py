@@ -54,6 +54,8 @@ class _FunctionMapper(ImageMapper):
     """
 
     _DefaultName: ClassVar[str] = "mapReduceFunction"
+    #: ``func`` is called from several threads at once, as dask and skimage do.
+    threadSafe: ClassVar[bool] = True
     func: Callable[[np.ndarray], Any] | None = None
     mode: str = "array"
 
@@ -236,6 +238,8 @@ def map_reduce(
         config.gridStepX, config.gridStepY = float(sx), float(sy)
     config.reducer.reduceOperation = reduce
     config.reducer.badMaskPlanes = []
+    # func gets a read-only view of the user's array (as documented): no copy.
+    config.readOnlyCells = True
     config.backend = backend
     config.numWorkers = numWorkers
     config.progress = progress

@@ -365,6 +365,14 @@ class _ImageBase:
         obj._set(array, x0, y0)
         return obj
 
+    def _writable(self) -> np.ndarray:
+        """The pixel array, about to be written through.
+
+        Every in-place write goes through this hook: a copy-on-write cell
+        plane (`imagemapper._cells`) copies its pixels here the first time.
+        """
+        return self._array
+
     def _slices(
         self, bbox: Box2I, origin: ImageOrigin | str, owner: str = ""
     ) -> tuple[slice, slice]:
@@ -389,12 +397,14 @@ class _ImageBase:
         writeable: bool,
         owner: str = "",
     ) -> Self:
+        # A writeable view shares pixels: a copy-on-write plane copies first.
+        pixels = self._writable() if writeable and not deep else self._array
         if bbox is None:
-            array = self._array[:, :]
+            array = pixels[:, :]
             x0, y0 = self._x0, self._y0
         else:
             sy, sx = self._slices(bbox, origin, owner)
-            array = self._array[sy, sx]
+            array = pixels[sy, sx]
             x0, y0 = self._x0 + sx.start, self._y0 + sy.start
         if deep:
             array = array.copy()
@@ -419,15 +429,15 @@ class _ImageBase:
     @property
     def array(self) -> np.ndarray:
         """The pixels, a numpy view indexed ``[y, x]``; assigning copies values in."""
-        return self._array
+        return self._writable()
 
     @array.setter
     def array(self, value: npt.ArrayLike) -> None:
-        self._array[...] = value
+        self._writable()[...] = value
 
     def getArray(self) -> np.ndarray:
         """Return the pixel array (a view, indexed ``[y, x]``)."""
-        return self._array
+        return self._writable()
 
     @property
     def dtype(self) -> np.dtype:
@@ -536,7 +546,7 @@ class _ImageBase:
             if box is not None:
                 key = box
         if isinstance(key, Box2I):
-            target = self._array[self._slices(key, PARENT)]
+            target = self._writable()[self._slices(key, PARENT)]
             if isinstance(value, _ImageBase):
                 if value._array.shape != target.shape:
                     raise ValueError(
@@ -548,7 +558,7 @@ class _ImageBase:
         index = self._pixel_index(key)
         if index is None:
             raise TypeError(f"index with a Box2I, slices or an (x, y) pixel, not {key!r}")
-        self._array[index] = value
+        self._writable()[index] = value
 
     def assign(
         self, rhs: _ImageBase, bbox: Box2I | None = None, origin: ImageOrigin | str = PARENT
@@ -572,10 +582,10 @@ class _ImageBase:
         if not isinstance(rhs, _ImageBase):
             raise TypeError(f"assign() copies an Image or a Mask, not {type(rhs).__name__}")
         if bbox is None or bbox.isEmpty():
-            target = self._array
+            target = self._writable()
             where = self.getBBox()
         else:
-            target = self._array[self._slices(bbox, origin)]
+            target = self._writable()[self._slices(bbox, origin)]
             where = bbox
         if rhs._array.shape != target.shape:
             raise ValueError(
@@ -585,7 +595,7 @@ class _ImageBase:
 
     def set(self, value: Any) -> None:
         """Set every pixel to ``value``."""
-        self._array[...] = value
+        self._writable()[...] = value
 
     def _operand(self, other: Any, op: str) -> Any:
         if isinstance(other, _ImageBase):
@@ -702,19 +712,23 @@ class Image(_ImageBase):
         self._set(_coerce_pixels(np.zeros((h, w), dtype=dtype), None, False), 0, 0)
 
     def __iadd__(self, other: Any) -> Self:
-        self._array += self._operand(other, "+=")
+        pixels = self._writable()
+        pixels += self._operand(other, "+=")
         return self
 
     def __isub__(self, other: Any) -> Self:
-        self._array -= self._operand(other, "-=")
+        pixels = self._writable()
+        pixels -= self._operand(other, "-=")
         return self
 
     def __imul__(self, other: Any) -> Self:
-        self._array *= self._operand(other, "*=")
+        pixels = self._writable()
+        pixels *= self._operand(other, "*=")
         return self
 
     def __itruediv__(self, other: Any) -> Self:
-        self._array /= self._operand(other, "/=")
+        pixels = self._writable()
+        pixels /= self._operand(other, "/=")
         return self
 
     def convertF(self) -> Image:
@@ -931,11 +945,12 @@ class Mask(_ImageBase):
         index = operator.index(bit)
         if not 0 <= index < _MAX_MASK_PLANES:
             raise ValueError(f"mask bits are in [0, {_MAX_MASK_PLANES}), not {index}")
-        self._array &= np.int32(~(1 << index))
+        pixels = self._writable()
+        pixels &= np.int32(~(1 << index))
 
     def clearAllMaskPlanes(self) -> None:
         """Set every pixel to 0 (the plane dict is unchanged)."""
-        self._array[...] = 0
+        self._writable()[...] = 0
 
     def interpret(self, value: int) -> str:
         """Return the comma-separated names of the planes set in ``value``."""
@@ -949,15 +964,18 @@ class Mask(_ImageBase):
     # -- bit operations -----------------------------------------------------
 
     def __ior__(self, other: Any) -> Self:
-        self._array |= self._operand(other, "|=")
+        pixels = self._writable()
+        pixels |= self._operand(other, "|=")
         return self
 
     def __iand__(self, other: Any) -> Self:
-        self._array &= self._operand(other, "&=")
+        pixels = self._writable()
+        pixels &= self._operand(other, "&=")
         return self
 
     def __ixor__(self, other: Any) -> Self:
-        self._array ^= self._operand(other, "^=")
+        pixels = self._writable()
+        pixels ^= self._operand(other, "^=")
         return self
 
     def __repr__(self) -> str:
@@ -983,7 +1001,7 @@ def _assign(target: _ImageBase, value: Any, what: str) -> None:
         ):
             raise _bbox_mismatch(f"cannot assign the {what}", target.getBBox(), value.getBBox())
         value = value._array
-    target._array[...] = value
+    target._writable()[...] = value
 
 
 # --------------------------------------------------------------------------
@@ -1142,7 +1160,7 @@ class MaskedImage:
             x0, y0 = img._x0 + sx.start, img._y0 + sy.start
             planes = []
             for plane in (img, msk, var):
-                array = plane._array[sy, sx]
+                array = (plane._writable() if writeable else plane._array)[sy, sx]
                 if not writeable:
                     array = _read_only(array)
                 planes.append(plane._derive(array, x0, y0, share=writeable))
@@ -1383,9 +1401,9 @@ class MaskedImage:
                     f"cannot copy a MaskedImage of bbox {value.getBBox()!r} "
                     f"into bbox {self.getBBox()!r}"
                 )
-            self._image._array[...] = value._image._array
-            self._mask._array[...] = value._mask._array
-            self._variance._array[...] = value._variance._array
+            self._image._writable()[...] = value._image._array
+            self._mask._writable()[...] = value._mask._array
+            self._variance._writable()[...] = value._variance._array
         elif isinstance(value, tuple):
             if len(value) != 3:
                 raise ValueError(f"set() needs (image, mask, variance), got {len(value)} values")
@@ -1406,9 +1424,12 @@ class MaskedImage:
     def __iadd__(self, other: Any) -> Self:
         if isinstance(other, MaskedImage):
             self._check_same(other, "+=")
-            self._image._array += other._image._array
-            self._variance._array += other._variance._array
-            self._mask._array |= other._mask._array
+            pixels = self._image._writable()
+            pixels += other._image._array
+            pixels = self._variance._writable()
+            pixels += other._variance._array
+            pixels = self._mask._writable()
+            pixels |= other._mask._array
         else:
             self._image += other
         return self
@@ -1416,9 +1437,12 @@ class MaskedImage:
     def __isub__(self, other: Any) -> Self:
         if isinstance(other, MaskedImage):
             self._check_same(other, "-=")
-            self._image._array -= other._image._array
-            self._variance._array += other._variance._array
-            self._mask._array |= other._mask._array
+            pixels = self._image._writable()
+            pixels -= other._image._array
+            pixels = self._variance._writable()
+            pixels += other._variance._array
+            pixels = self._mask._writable()
+            pixels |= other._mask._array
         else:
             self._image -= other
         return self
@@ -1426,15 +1450,19 @@ class MaskedImage:
     def __imul__(self, other: Any) -> Self:
         if isinstance(other, (MaskedImage, _ImageBase)):
             raise TypeError("MaskedImage *= takes a scalar or an array")
-        self._image._array *= other
-        self._variance._array *= np.square(other)
+        pixels = self._image._writable()
+        pixels *= other
+        pixels = self._variance._writable()
+        pixels *= np.square(other)
         return self
 
     def __itruediv__(self, other: Any) -> Self:
         if isinstance(other, (MaskedImage, _ImageBase)):
             raise TypeError("MaskedImage /= takes a scalar or an array")
-        self._image._array /= other
-        self._variance._array /= np.square(other)
+        pixels = self._image._writable()
+        pixels /= other
+        pixels = self._variance._writable()
+        pixels /= np.square(other)
         return self
 
     def __repr__(self) -> str:

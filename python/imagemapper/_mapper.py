@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ImageMapper", "ImageMapperConfig", "PassThroughMapper"]
+__all__ = ["ImageMapper", "ImageMapperConfig", "PassThroughMapper", "replicateMapper"]
 
 import abc
 from typing import Any, ClassVar
@@ -11,7 +11,7 @@ import lsst.pex.config as pexConfig
 
 from ._core import Box2I
 from ._image import Exposure
-from ._task import Struct, Task
+from ._task import Struct, Task, replicateTask
 
 
 class ImageMapperConfig(pexConfig.Config):
@@ -28,22 +28,33 @@ class ImageMapper(Task, metaclass=abc.ABCMeta):
     say) and return the part that covers the cell, so that the result has no
     edge effects.
 
-    Both exposures are read-only views of the input exposure (writing to them
-    raises ``ValueError``) unless the task is run with ``doClone=True``; clone
-    them (``subExposure.clone()``) to get an exposure to modify and return.
+    The two exposures are the mapper's own, as in LSST: it may write into
+    them (``subExposure`` is a view of ``expandedSubExposure``, so writes to
+    one are seen in the other) and return them, and the input exposure is
+    never modified — a plane's pixels are copied the first time the mapper
+    asks for them as a writable array (``.array``, ``getArray()``, in-place
+    arithmetic), so a mapper that only reads or clones pays no copy. With
+    ``ImageMapReduceConfig.readOnlyCells`` they are read-only views instead
+    (writes raise ``ValueError``); with ``doClone=True`` eager deep copies.
 
     If ``run`` returns an exposure (as the item ``subExposure`` of the
     result), the reducer can stitch the cells into a new exposure; otherwise
     set ``reducer.reduceOperation = 'none'`` to receive the list of results.
 
-    Set the class attribute ``threadSafe = False`` on a mapper whose ``run``
-    must not be called from several threads at once.
+    Each worker thread (and process) runs its own instance of the mapper,
+    made as the task makes its own (same class, config and parent task; see
+    `replicateMapper`), so state a mapper keeps on ``self`` during ``run`` is
+    never shared between threads and results do not depend on the backend.
+    Set the class attribute ``threadSafe = True`` on a mapper whose ``run``
+    may be called on one instance from several threads at once, to share
+    that instance instead.
     """
 
     ConfigClass: ClassVar[type[pexConfig.Config]] = ImageMapperConfig
     _DefaultName: ClassVar[str] = "ip_diffim_ImageMapper"
-    #: Whether `run` may be called from several threads at once.
-    threadSafe: ClassVar[bool] = True
+    #: Whether one instance's `run` may be called from several threads at
+    #: once (otherwise every worker thread gets its own instance).
+    threadSafe: ClassVar[bool] = False
 
     @abc.abstractmethod
     def run(
@@ -54,7 +65,7 @@ class ImageMapper(Task, metaclass=abc.ABCMeta):
         Parameters
         ----------
         subExposure : `Exposure`
-            The cell to operate upon (a read-only view unless ``doClone``).
+            The cell to operate upon (a view of ``expandedSubExposure``).
         expandedSubExposure : `Exposure`
             The cell grown by the border: operate on it and crop to
             ``subExposure.getBBox()`` to avoid edge effects.
@@ -92,3 +103,36 @@ class PassThroughMapper(ImageMapper):
     ) -> Struct:
         """Return ``Struct(subExposure=subExposure)``."""
         return super().run(subExposure, expandedSubExposure, fullBBox, **kwargs)
+
+
+def replicateMapper(mapper: Any) -> Any:
+    """Another instance of ``mapper`` for another worker thread.
+
+    A task is rebuilt as its parent built it (`replicateTask`); an object with
+    a ``replicate()`` method (a wrapper such as the edge-halo mapper) makes
+    its own copy.
+
+    Parameters
+    ----------
+    mapper : `ImageMapper` or wrapper
+        The mapper to replicate.
+
+    Returns
+    -------
+    replica
+        The new instance.
+
+    Raises
+    ------
+    TypeError
+        If ``mapper`` cannot be replicated.
+    """
+    replicate = getattr(type(mapper), "replicate", None)
+    if callable(replicate):
+        return mapper.replicate()
+    if isinstance(mapper, Task):
+        return replicateTask(mapper)
+    raise TypeError(
+        f"cannot make a per-worker copy of the mapper {type(mapper).__name__}: it is not a Task "
+        "and has no replicate() method"
+    )

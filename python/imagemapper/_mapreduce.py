@@ -190,6 +190,14 @@ class ImageMapReduceConfig(pexConfig.Config):
         "inputExpandedSubExposure).",
         default=False,
     )
+    readOnlyCells = pexConfig.Field(
+        dtype=bool,
+        doc="Hand the mapper read-only views of the input (writing to them raises) instead of "
+        "the default copy-on-write cells, which a mapper may write into as in LSST (a plane is "
+        "copied the first time the mapper asks for it as a writable array; the input is never "
+        "modified either way).",
+        default=False,
+    )
     ignoreMaskPlanes = pexConfig.ListField(
         dtype=str,
         doc="Mask planes a mapper should ignore when computing statistics.",
@@ -300,8 +308,9 @@ class ImageMapReduceTask(Task):
 
     The grid (``boxes0``: cells, ``boxes1``: cells grown by the border) is
     generated as LSST's ``ImageMapReduceTask`` does, box for box. Each cell is
-    handed to ``mapper.run`` as read-only views of the input (the input is
-    never modified); the results go to ``reducer.run``.
+    handed to ``mapper.run`` as a pair of exposures the mapper may write into
+    (copy-on-write: the input is never modified); each worker thread runs its
+    own instance of the mapper; the results go to ``reducer.run``.
 
     Parameters
     ----------
@@ -519,8 +528,8 @@ class ImageMapReduceTask(Task):
             The input; never modified.
         **kwargs
             Passed on to ``mapper.run`` and ``reducer.run``, except:
-            ``doClone`` (hand the mapper writable copies of the cells instead
-            of read-only views), and the per-call overrides of the execution
+            ``doClone`` (hand the mapper eager deep copies of the cells
+            instead of copy-on-write cells), and the per-call overrides of the execution
             config fields ``backend``, ``numWorkers``, ``onMapperError``,
             ``progress`` and ``maxCellsInFlight``. ``forceEvenSized`` makes
             every box even-sized and is also passed to the mapper, as in LSST.
@@ -682,6 +691,7 @@ class ImageMapReduceTask(Task):
             nWorkers=opts["numWorkers"],
             doClone=doClone,
             returnSubImages=self.config.returnSubImages,
+            readOnlyCells=self.config.readOnlyCells,
             kwargs=kwargs,
             maxCellsInFlight=opts["maxCellsInFlight"],
             client=self._daskClient() if opts["backend"] == "dask" else None,

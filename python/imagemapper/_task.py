@@ -9,7 +9,7 @@ ported by changing their imports.
 
 from __future__ import annotations
 
-__all__ = ["Struct", "Task", "TaskMetadata", "timeMethod"]
+__all__ = ["Struct", "Task", "TaskMetadata", "replicateTask", "timeMethod"]
 
 import contextlib
 import copy
@@ -1132,3 +1132,49 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._fullName!r}>"
+
+
+def replicateTask(task: Task) -> Task:
+    """Make another instance of ``task`` the way it was made: same class,
+    config (shared, not copied), name and parent task.
+
+    Used to give each worker thread its own mapper, so that state a mapper
+    keeps on ``self`` is never shared between threads. Attributes set on
+    ``task`` after its construction (and not set by the constructor) are
+    carried over by reference; the new instance has its own metadata and
+    subtasks. The parent's task dictionary keeps pointing at ``task``.
+
+    Parameters
+    ----------
+    task : `Task`
+        The task to replicate.
+
+    Returns
+    -------
+    replica : `Task`
+        The new instance.
+
+    Raises
+    ------
+    TypeError
+        If the task's class cannot be constructed from ``config``, ``name``
+        and ``parentTask`` (or ``log``) alone.
+    """
+    kwargs: dict[str, Any] = {"config": task.config, "name": task._name}
+    parent = task._parentTask
+    if parent is not None:
+        kwargs["parentTask"] = parent
+    elif task._logParent is not None:
+        kwargs["log"] = task._logParent
+    registry = task._taskDict
+    saved = dict(registry)
+    try:
+        replica = type(task)(**kwargs)
+    finally:
+        # The replica registered itself (and its subtasks) under the same
+        # full names: the hierarchy keeps the original.
+        registry.clear()
+        registry.update(saved)
+    for key, value in task.__dict__.items():
+        replica.__dict__.setdefault(key, value)
+    return replica
