@@ -317,7 +317,9 @@ class Statistics:
         if prop == NPOINT:
             return float(n), 0.0 if errors else nan
         if prop == NCLIPPED:
-            return float(n - self._nClip), 0.0 if errors else nan
+            # as afw: only a clipped statistic clips (otherwise nothing was clipped)
+            clipped = n - self._nClip if self._flags & _CLIPPED else 0
+            return float(clipped), 0.0 if errors else nan
         if prop == NMASKED:
             return float(self._nMasked), 0.0 if errors else nan
         if prop == SUM:
