@@ -702,6 +702,16 @@ class ConvolutionControl:
         self._maxInterpolationDistance = int(distance)
 
 
+def _orOverBox(mask: np.ndarray, kh: int, kw: int, out: np.ndarray) -> None:
+    """``out |= OR of mask over every kh x kw window``, separably (OR is idempotent)."""
+    height, width = out.shape
+    rows = np.zeros((mask.shape[0], width), dtype=mask.dtype)
+    for i in range(kw):
+        rows |= mask[:, i : i + width]
+    for j in range(kh):
+        out |= rows[j : j + height]
+
+
 def _correlate(
     planes: Sequence[np.ndarray],
     weights: Sequence[np.ndarray],
@@ -711,8 +721,12 @@ def _correlate(
     """Accumulate ``sum_ij w[j, i] * plane[j:j+h, i:i+w]`` for each float plane (w = K for
     the image, K**2 for the variance) and the OR over the footprint for an int mask."""
     height, width = out[0].shape
-    for j, i in zip(*np.nonzero(footprint)):
-        for plane, acc, weight in zip(planes, out, weights):
+    fullBox = bool(footprint.all())
+    for plane, acc, weight in zip(planes, out, weights):
+        if acc.dtype.kind != "f" and fullBox:
+            _orOverBox(plane, footprint.shape[0], footprint.shape[1], acc)
+            continue
+        for j, i in zip(*np.nonzero(footprint)):
             window = plane[j : j + height, i : i + width]
             if acc.dtype.kind == "f":
                 acc += weight[j, i] * window
