@@ -98,15 +98,21 @@ class ImageU(_TypedImage):
     _pixelType = np.uint16
 
 
-class MaskedImageF(MaskedImage):
-    """``afw.image.MaskedImageF``: a `~imagemapper.MaskedImage` allocating float32 planes."""
+class _AllocatesPixelType:
+    """Mixin: the allocating constructor forms get the class's pixel type."""
 
-    _pixelType: ClassVar[npt.DTypeLike] = np.float32
+    _pixelType: ClassVar[npt.DTypeLike]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if "dtype" not in kwargs and _allocates(args):
             kwargs["dtype"] = self._pixelType
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+
+
+class MaskedImageF(_AllocatesPixelType, MaskedImage):
+    """``afw.image.MaskedImageF``: a `~imagemapper.MaskedImage` allocating float32 planes."""
+
+    _pixelType = np.float32
 
 
 class MaskedImageD(MaskedImageF):
@@ -115,15 +121,10 @@ class MaskedImageD(MaskedImageF):
     _pixelType = np.float64
 
 
-class ExposureF(Exposure):
+class ExposureF(_AllocatesPixelType, Exposure):
     """``afw.image.ExposureF``: an `~imagemapper.Exposure` allocating float32 planes."""
 
-    _pixelType: ClassVar[npt.DTypeLike] = np.float32
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if "dtype" not in kwargs and _allocates(args):
-            kwargs["dtype"] = self._pixelType
-        super().__init__(*args, **kwargs)
+    _pixelType = np.float32
 
 
 class ExposureD(ExposureF):

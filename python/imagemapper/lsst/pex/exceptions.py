@@ -4,34 +4,5 @@ is the real package."""
 
 from __future__ import annotations
 
-__all__ = [
-    "DomainError",
-    "Exception",
-    "InvalidParameterError",
-    "IoError",
-    "LengthError",
-    "LogicError",
-    "NotFoundError",
-    "OutOfRangeError",
-    "OverflowError",
-    "RangeError",
-    "RuntimeError",
-    "TypeError",
-    "UnderflowError",
-]
-
-from .._compat.exceptions import (
-    DomainError,
-    Exception,
-    InvalidParameterError,
-    IoError,
-    LengthError,
-    LogicError,
-    NotFoundError,
-    OutOfRangeError,
-    OverflowError,
-    RangeError,
-    RuntimeError,
-    TypeError,
-    UnderflowError,
-)
+from .._compat.exceptions import *  # noqa: F403 - this module re-exports all of it
+from .._compat.exceptions import __all__ as __all__

@@ -14,28 +14,5 @@ from pkgutil import extend_path
 
 __path__ = extend_path(__path__, __name__)
 
-from .imageMapReduce import (
-    ImageMapper,
-    ImageMapperConfig,
-    ImageMapperSubtask,
-    ImageMapperSubtaskConfig,
-    ImageMapReduceConfig,
-    ImageMapReduceTask,
-    ImageReducer,
-    ImageReducerConfig,
-    ImageReducerSubtask,
-    ImageReducerSubtaskConfig,
-)
-
-__all__ = [
-    "ImageMapReduceConfig",
-    "ImageMapReduceTask",
-    "ImageMapper",
-    "ImageMapperConfig",
-    "ImageMapperSubtask",
-    "ImageMapperSubtaskConfig",
-    "ImageReducer",
-    "ImageReducerConfig",
-    "ImageReducerSubtask",
-    "ImageReducerSubtaskConfig",
-]
+from .imageMapReduce import *  # noqa: F403 - the package hoists its module's names
+from .imageMapReduce import __all__ as __all__
