@@ -106,7 +106,7 @@ class _AllocatesPixelType:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if "dtype" not in kwargs and _allocates(args):
             kwargs["dtype"] = self._pixelType
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
 
 
 class MaskedImageF(_AllocatesPixelType, MaskedImage):
