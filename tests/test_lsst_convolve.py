@@ -237,3 +237,37 @@ def test_random_images_are_seeded():
     assert afwMath.Random(5).getSeed() == 5
     with pytest.raises(InvalidParameterError, match="RANLUX"):
         afwMath.Random("RANLUX")
+
+
+def test_coadd_psf_outside_its_components_raises_invalid_parameter():
+    # ip_diffim's decorrelation catches pexExceptions.InvalidParameterError
+    # around CoaddPsf evaluation: it must be that class (and a ValueError).
+    box = geom.Box2I(geom.Point2I(0, 0), geom.Extent2I(10, 10))
+    coadd = measAlg.CoaddPsf([(im.GaussianPsf(11, 11, 1.5), box, 1.0)])
+    with pytest.raises(InvalidParameterError, match="no component PSF covers"):
+        coadd.computeKernelImage(geom.Point2D(50.0, 50.0))
+    with pytest.raises(ValueError):
+        coadd.computeImage(geom.Point2D(-20.0, 3.0))
+
+
+@pytest.mark.parametrize(
+    "psf",
+    [
+        im.GaussianPsf(15, 15, 2.0),
+        im.DoubleGaussianPsf(13, 11, 1.5, 3.0, 0.2),
+        im.KernelPsf(gaussian(9, 1.2)[:, :8]),
+    ],
+    ids=["gaussian", "doubleGaussian", "kernel-even-width"],
+)
+def test_every_psf_has_a_local_kernel(psf):
+    # afw's Psf.getLocalKernel: a FixedKernel whose image, placed with its
+    # centre at (0, 0), is the PSF's kernel image.
+    position = geom.Point2D(7.0, 3.0)
+    kernel = psf.getLocalKernel(position)
+    assert isinstance(kernel, afwMath.FixedKernel)
+    expected = psf.computeKernelImage(position)
+    assert kernel.getDimensions() == expected.getDimensions()
+    image = afwImage.ImageD(kernel.getDimensions())
+    kernel.computeImage(image, True)
+    assert image.getXY0() == expected.getXY0()
+    np.testing.assert_allclose(image.array, expected.array, rtol=1e-12)

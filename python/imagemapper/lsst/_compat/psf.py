@@ -1,16 +1,19 @@
-"""``lsst.meas.algorithms.KernelPsf``: a PSF given by a convolution kernel.
+"""``lsst.meas.algorithms.KernelPsf``: the package's `~imagemapper.KernelPsf`
+made from an ``afw``-style kernel.
 
-It is a `~imagemapper.Psf`, so it goes wherever the package's PSFs go (an
-exposure, a cell result, a component of a `~imagemapper.CoaddPsf`):
+It *is* an `imagemapper.KernelPsf` (one implementation of a kernel PSF: the
+normalised kernel image, its box, shape, equality and FITS persistence), so it
+goes wherever the package's PSFs go (an exposure, a cell result, a component
+of a `~imagemapper.CoaddPsf`). What the port adds, as ``afw`` does:
 
-- ``computeKernelImage(position)`` is the kernel image normalised to sum to
-  one, with ``xy0 = -ctr`` (the kernel's centre pixel at ``(0, 0)``);
-- ``computeImage(position)`` is that image moved to ``position``: by whole
+- it is built from a `~imagemapper.lsst.afw.math.Kernel` (a ``FixedKernel``),
+  whose centre becomes the kernel image's pixel ``(0, 0)``, and `getKernel`
+  returns that kernel;
+- ``computeImage(position)`` moves the kernel image to ``position`` by whole
   pixels through ``xy0`` (``floor(position + 0.5)``) and by the remaining
   fraction with a Lanczos-5 interpolation on a 5-pixel zero buffer, as
-  ``afw``'s ``Psf.recenterKernelImage`` does;
-- ``computeShape`` is the package's adaptive second moments of the kernel
-  image.
+  ``afw``'s ``Psf.recenterKernelImage`` does (the package's class uses an
+  exact Fourier shift).
 """
 
 from __future__ import annotations
@@ -18,17 +21,17 @@ from __future__ import annotations
 __all__ = ["KernelPsf"]
 
 import math
-from typing import Any
 
 import numpy as np
 
-from ..._core import Box2I, Point2D
+from ..._core import Point2D
 from ..._image import Image
-from ..._psf import PointLike, Psf, _asPoint2D
-from .math import FixedKernel, Kernel, offsetImage
+from ..._psf import KernelPsf as _PackageKernelPsf
+from ..._psf import PointLike, _asPoint2D
+from .math import Kernel, offsetImage
 
 
-class KernelPsf(Psf):
+class KernelPsf(_PackageKernelPsf):
     """A PSF made from a spatially constant kernel (``lsst.meas.algorithms.KernelPsf``).
 
     Parameters
@@ -36,36 +39,26 @@ class KernelPsf(Psf):
     kernel : `~imagemapper.lsst.afw.math.Kernel`
         The kernel (kept, not copied, as ``afw`` shares it).
     averagePosition : `~imagemapper.Point2D` or pair of `float`, optional
-        What `getAveragePosition` returns (default ``(0, 0)``).
+        What `getAveragePosition` returns (default ``(0, 0)``); the kernel is
+        evaluated there.
     """
 
     def __init__(self, kernel: Kernel, averagePosition: PointLike | None = None) -> None:
         if not isinstance(kernel, Kernel):
             raise TypeError(f"KernelPsf needs a Kernel, not {type(kernel).__name__}")
-        self._kernel = kernel
-        self._averagePosition = (
+        point = (
             Point2D(0.0, 0.0)
             if averagePosition is None
             else _asPoint2D(averagePosition, "averagePosition")
         )
+        image = Image(kernel.getDimensions(), dtype=np.float64)
+        kernel.computeImage(image, True, point.getX(), point.getY())  # xy0 = -ctr
+        super().__init__(image, averagePosition=point)
+        self._afwKernel = kernel
 
     def getKernel(self) -> Kernel:
         """Return the kernel."""
-        return self._kernel
-
-    def getAveragePosition(self) -> Point2D:
-        """Return the average position given at construction."""
-        return Point2D(self._averagePosition)
-
-    def getLocalKernel(self, position: PointLike | None = None) -> FixedKernel:
-        """Return the kernel image at ``position`` as a `FixedKernel` (``afw``'s
-        ``Psf.getLocalKernel``)."""
-        return FixedKernel(self.computeKernelImage(position))
-
-    def _doComputeKernelImage(self, position: Point2D) -> Image:
-        image = Image(self._kernel.getDimensions(), dtype=np.float64)
-        self._kernel.computeImage(image, True, position.getX(), position.getY())
-        return image
+        return self._afwKernel
 
     def _doComputeImage(self, position: Point2D) -> Image:
         kernelImage = self._doComputeKernelImage(position)
@@ -76,17 +69,5 @@ class KernelPsf(Psf):
         kernelImage.setXY0((kernelImage.getX0() + ix, kernelImage.getY0() + iy))
         return kernelImage
 
-    def _doComputeBBox(self, position: Point2D) -> Box2I:
-        return self._kernel.getBBox()
-
-    def _key(self) -> tuple[Any, ...]:
-        image = self._doComputeKernelImage(self._averagePosition)
-        return (
-            image.getArray().tobytes(),
-            image.getArray().shape,
-            (self._kernel.getCtrX(), self._kernel.getCtrY()),
-            (self._averagePosition.getX(), self._averagePosition.getY()),
-        )
-
     def __repr__(self) -> str:
-        return f"KernelPsf({self._kernel!r}, averagePosition={self._averagePosition!r})"
+        return f"KernelPsf({self._afwKernel!r}, averagePosition={self.getAveragePosition()!r})"
