@@ -27,11 +27,13 @@ __all__ = [
 
 import copy
 import enum
+import numbers
 import operator
 import os
 import re
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+import types
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from astropy.nddata import CCDData, NDData
     from astropy.wcs import WCS
     from typing_extensions import Self
+
+_R = TypeVar("_R")
 
 
 class ImageOrigin(enum.Enum):
@@ -280,6 +284,60 @@ def _check_wcs(wcs: Any) -> WCS | None:
     return wcs
 
 
+def _slice_bound(index: int | None, size: int, origin: ImageOrigin, default: int) -> int:
+    if index is None:
+        return default
+    index = operator.index(index)
+    if index < 0:
+        if origin is LOCAL:
+            return size + index
+        raise IndexError(
+            f"negative index {index} with the PARENT origin: use LOCAL to count from the end, "
+            "or a Box2I to reach negative parent pixels"
+        )
+    return index
+
+
+def _slice_box(key: Any, bbox_of: Callable[[ImageOrigin], Box2I]) -> Box2I | None:
+    """The PARENT box of ``afw``-style slicing ``[x0:x1, y0:y1(, origin)]``, or `None`.
+
+    As in ``lsst.afw.image``: x first, then y; bounds are PARENT pixel
+    coordinates unless the last item is ``LOCAL``; ``[:]`` and ``[:, :]``
+    are the whole image; a negative bound counts from the end only with
+    ``LOCAL``. Returns `None` when ``key`` is not a slice form.
+    """
+    origin = PARENT
+    if isinstance(key, tuple) and key and isinstance(key[-1], ImageOrigin):
+        key, origin = key[:-1], key[-1]
+        if len(key) == 1:
+            key = key[0]
+    if isinstance(key, slice):
+        if (key.start, key.stop, key.step) != (None, None, None):
+            raise TypeError(f"a single slice must be [:] (the whole image), not {key!r}")
+        key, origin = (key, key), LOCAL
+    if not (isinstance(key, tuple) and len(key) == 2):
+        return None
+    x, y = key
+    if not isinstance(x, slice) and not isinstance(y, slice):
+        return None
+    if not (isinstance(x, slice) and isinstance(y, slice)):
+        raise TypeError(f"mixed (slice, int) indices are not supported for images: {key!r}")
+    if x.step is not None or y.step is not None:
+        raise ValueError(f"slices with steps are not supported in image indexing: {key!r}")
+    bbox = bbox_of(origin)
+    x0 = _slice_bound(x.start, bbox.getWidth(), origin, bbox.getBeginX())
+    x1 = _slice_bound(x.stop, bbox.getWidth(), origin, bbox.getEndX())
+    y0 = _slice_bound(y.start, bbox.getHeight(), origin, bbox.getBeginY())
+    y1 = _slice_bound(y.stop, bbox.getHeight(), origin, bbox.getEndY())
+    if x1 < x0 or y1 < y0:
+        raise IndexError(f"empty or inverted image slice {key!r}")
+    if origin is LOCAL:
+        parent = bbox_of(PARENT)
+        x0, x1 = x0 + parent.getMinX(), x1 + parent.getMinX()
+        y0, y1 = y0 + parent.getMinY(), y1 + parent.getMinY()
+    return Box2I(Point2I(x0, y0), Extent2I(x1 - x0, y1 - y0))
+
+
 # --------------------------------------------------------------------------
 # Image and Mask
 # --------------------------------------------------------------------------
@@ -464,17 +522,28 @@ class _ImageBase:
             return iy, ix
         return None
 
-    def __getitem__(self, key: Box2I | Point2I | tuple[int, int]) -> Any:
-        """``img[bbox]`` is a view (PARENT coordinates); ``img[x, y]`` a pixel value."""
+    def __getitem__(self, key: Box2I | Point2I | tuple[Any, ...] | slice) -> Any:
+        """``img[bbox]`` and ``img[x0:x1, y0:y1]`` are views (PARENT coordinates, as
+        ``afw``; a trailing ``LOCAL`` makes them array indices); ``img[x, y]`` is a
+        pixel value."""
+        if not isinstance(key, Box2I):
+            box = _slice_box(key, self.getBBox)
+            if box is not None:
+                key = box
         if isinstance(key, Box2I):
             return self._view(key, PARENT, deep=False, writeable=True)
         index = self._pixel_index(key)
         if index is None:
-            raise TypeError(f"index with a Box2I or an (x, y) pixel, not {key!r}")
+            raise TypeError(f"index with a Box2I, slices or an (x, y) pixel, not {key!r}")
         return self._array[index]
 
-    def __setitem__(self, key: Box2I | Point2I | tuple[int, int], value: Any) -> None:
-        """Assign a scalar, an array or an image of the same size to ``img[bbox]``."""
+    def __setitem__(self, key: Box2I | Point2I | tuple[Any, ...] | slice, value: Any) -> None:
+        """Assign a scalar, an array or an image of the same size to ``img[bbox]`` or
+        ``img[x0:x1, y0:y1]`` (``mask[:, :] = otherMask`` copies every pixel)."""
+        if not isinstance(key, Box2I):
+            box = _slice_box(key, self.getBBox)
+            if box is not None:
+                key = box
         if isinstance(key, Box2I):
             target = self._writable()[self._slices(key, PARENT)]
             if isinstance(value, _ImageBase):
@@ -487,8 +556,41 @@ class _ImageBase:
             return
         index = self._pixel_index(key)
         if index is None:
-            raise TypeError(f"index with a Box2I or an (x, y) pixel, not {key!r}")
+            raise TypeError(f"index with a Box2I, slices or an (x, y) pixel, not {key!r}")
         self._writable()[index] = value
+
+    def assign(
+        self, rhs: _ImageBase, bbox: Box2I | None = None, origin: ImageOrigin | str = PARENT
+    ) -> None:
+        """Copy the pixels of ``rhs`` into ``bbox`` of this image (``afw``'s ``assign``).
+
+        Parameters
+        ----------
+        rhs : `Image` or `Mask`
+            Source pixels; its dimensions must equal those of ``bbox``.
+        bbox : `~imagemapper.Box2I`, optional
+            Where to copy them; `None` (default) or an empty box means the whole image.
+        origin : `ImageOrigin`, optional
+            Frame of ``bbox`` (default ``PARENT``).
+
+        Raises
+        ------
+        ValueError
+            If the dimensions differ or ``bbox`` is not inside this image.
+        """
+        if not isinstance(rhs, _ImageBase):
+            raise TypeError(f"assign() copies an Image or a Mask, not {type(rhs).__name__}")
+        if bbox is None or bbox.isEmpty():
+            target = self._writable()
+            where = self.getBBox()
+        else:
+            target = self._writable()[self._slices(bbox, origin)]
+            where = bbox
+        if rhs._array.shape != target.shape:
+            raise ValueError(
+                f"cannot assign an image of dimensions {rhs.getDimensions()!r} to bbox {where!r}"
+            )
+        target[...] = rhs._array
 
     def set(self, value: Any) -> None:
         """Set every pixel to ``value``."""
@@ -529,9 +631,12 @@ class Image(_ImageBase):
 
     - ``Image(array, xy0=(0, 0), dtype=None, copy=False)`` wraps an existing
       2-d numpy array **without copying** (a copy is made only when ``dtype``
-      differs, the array is not in native byte order or ``copy=True``);
+      differs, the array is not in native byte order or ``copy=True``;
+      ``deep=True`` is ``afw``'s spelling of ``copy=True``);
     - ``Image(bbox, dtype=np.float32)``, ``Image(width, height,
       dtype=np.float32)`` and ``Image(dimensions, dtype=...)`` allocate zeros;
+      a number after the size (``Image(bbox, 5.0)``, as ``afw``'s
+      ``initialValue``) fills the new image with it;
     - ``Image(image, bbox=None, origin=PARENT, deep=False, *,
       writeable=True)`` is a view of ``bbox`` sharing pixels (``deep=True``
       copies; ``writeable=False`` makes the view's array read-only).
@@ -561,25 +666,40 @@ class Image(_ImageBase):
         first, rest = args[0], args[1:]
         if isinstance(first, Image):
             self._init_view(first, *rest, **kwargs)
-        elif isinstance(first, Box2I):
+            return
+        if isinstance(first, _ImageBase):
+            raise TypeError(f"cannot make an Image view of a {type(first).__name__}")
+        sized = isinstance(first, (Box2I, Extent2I)) or (
+            isinstance(first, (int, np.integer)) and not isinstance(first, bool)
+        )
+        if not sized:
+            self._init_array(first, *rest, **kwargs)
+            return
+        # afw's Image(bbox, initialValue): a number after the size fills the image.
+        head = 0 if isinstance(first, (Box2I, Extent2I)) else 1
+        fill = kwargs.pop("initialValue", None)
+        if len(rest) > head and isinstance(rest[head], numbers.Number):
+            fill, rest = rest[head], rest[:head] + rest[head + 1 :]
+        if isinstance(first, Box2I):
             self._init_bbox(first, *rest, **kwargs)
         elif isinstance(first, Extent2I):
             self._init_size(first.getX(), first.getY(), *rest, **kwargs)
-        elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
-            self._init_size(int(first), *rest, **kwargs)
-        elif isinstance(first, _ImageBase):
-            raise TypeError(f"cannot make an Image view of a {type(first).__name__}")
         else:
-            self._init_array(first, *rest, **kwargs)
+            self._init_size(int(first), *rest, **kwargs)
+        if fill is not None:
+            self._array[...] = fill
 
     def _init_array(
         self,
         array: npt.ArrayLike,
-        xy0: Point2I | Iterable[int] = (0, 0),
+        xy0: Point2I | Iterable[int] | None = (0, 0),
         dtype: npt.DTypeLike | None = None,
         copy: bool = False,
+        *,
+        deep: bool = False,
     ) -> None:
-        self._set(_coerce_pixels(array, dtype, copy), *_as_xy(xy0, "xy0"))
+        xy = (0, 0) if xy0 is None else _as_xy(xy0, "xy0")
+        self._set(_coerce_pixels(array, dtype, copy or deep), *xy)
 
     def _init_bbox(self, bbox: Box2I, dtype: npt.DTypeLike = np.float32) -> None:
         dims = bbox.getDimensions()
@@ -609,6 +729,45 @@ class Image(_ImageBase):
         pixels = self._writable()
         pixels /= self._operand(other, "/=")
         return self
+
+    def convertF(self) -> Image:
+        """Return a float32 copy (same ``xy0``), as ``afw``'s ``convertF``."""
+        return Image(self._array.astype(np.float32), xy0=(self._x0, self._y0))
+
+    def convertD(self) -> Image:
+        """Return a float64 copy (same ``xy0``), as ``afw``'s ``convertD``."""
+        return Image(self._array.astype(np.float64), xy0=(self._x0, self._y0))
+
+
+class _maskPlaneMethod(Generic[_R]):
+    """A `Mask` method that also works on the class, as ``afw``'s static ones do.
+
+    ``mask.addMaskPlane("X")`` acts on that mask's plane dict;
+    ``Mask.addMaskPlane("X")`` and ``Mask.getPlaneBitMask(names)`` act on the
+    default plane dict that every new mask starts from (``afw``'s canonical
+    dictionary).
+    """
+
+    def __init__(self, func: Callable[..., _R]) -> None:
+        self._func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Callable[..., _R]:
+        return types.MethodType(self._func, obj if obj is not None else objtype)
+
+
+def _plane_dict(owner: Mask | type[Mask]) -> dict[str, int]:
+    return owner._planes if isinstance(owner, Mask) else _DEFAULT_MASK_PLANES
+
+
+def _plane_bit(owner: Mask | type[Mask], name: str) -> int:
+    planes = _plane_dict(owner)
+    try:
+        return planes[name]
+    except KeyError:
+        raise KeyError(
+            f"mask plane {name!r} is not defined; known planes: {sorted(planes)}"
+        ) from None
 
 
 class Mask(_ImageBase):
@@ -707,23 +866,26 @@ class Mask(_ImageBase):
         """Return a copy of the plane dict (name -> bit index)."""
         return dict(self._planes)
 
-    def getMaskPlane(self, name: str) -> int:
+    @_maskPlaneMethod
+    def getMaskPlane(self: Mask | type[Mask], name: str) -> int:
         """Return the bit index of plane ``name``.
+
+        Called on the class (``Mask.getMaskPlane(name)``), it reads the
+        default planes of new masks.
 
         Raises
         ------
         KeyError
             If the plane is not defined.
         """
-        try:
-            return self._planes[name]
-        except KeyError:
-            raise KeyError(
-                f"mask plane {name!r} is not defined; known planes: {sorted(self._planes)}"
-            ) from None
+        return _plane_bit(self, name)
 
-    def getPlaneBitMask(self, names: str | Iterable[str]) -> int:
+    @_maskPlaneMethod
+    def getPlaneBitMask(self: Mask | type[Mask], names: str | Iterable[str]) -> int:
         """Return the bit mask (``1 << bit``, OR'ed) of one plane or several.
+
+        Called on the class (``Mask.getPlaneBitMask(names)``, as LSST code
+        does), it reads the default planes of new masks.
 
         Parameters
         ----------
@@ -735,30 +897,34 @@ class Mask(_ImageBase):
         bitmask : `int`
         """
         if isinstance(names, str):
-            return 1 << self.getMaskPlane(names)
+            names = [names]
         value = 0
         for name in names:
-            value |= 1 << self.getMaskPlane(name)
+            value |= 1 << _plane_bit(self, name)
         return value
 
-    def addMaskPlane(self, name: str) -> int:
+    @_maskPlaneMethod
+    def addMaskPlane(self: Mask | type[Mask], name: str) -> int:
         """Define plane ``name`` (shared with every view) and return its bit index.
 
         An existing name returns its bit; a new one takes the lowest free bit.
+        Called on the class (``Mask.addMaskPlane(name)``), it adds the plane to
+        the defaults of every mask created afterwards.
 
         Raises
         ------
         ValueError
             If all 31 bits are used.
         """
-        if name in self._planes:
-            return self._planes[name]
+        planes = _plane_dict(self)
+        if name in planes:
+            return planes[name]
         if not isinstance(name, str) or not name:
             raise TypeError(f"mask plane names must be non-empty strings, not {name!r}")
-        used = set(self._planes.values())
+        used = set(planes.values())
         for bit in range(_MAX_MASK_PLANES):
             if bit not in used:
-                self._planes[name] = bit
+                planes[name] = bit
                 return bit
         raise ValueError(
             f"cannot add mask plane {name!r}: all {_MAX_MASK_PLANES} planes are in use"
@@ -1190,15 +1356,33 @@ class MaskedImage:
         """
         return self._view(bbox, origin, deep=False, writeable=True)
 
-    def __getitem__(self, bbox: Box2I) -> Self:
-        """Return a view of ``bbox`` (PARENT coordinates)."""
-        if not isinstance(bbox, Box2I):
-            raise TypeError(f"index a MaskedImage with a Box2I, not {bbox!r}")
-        return self._view(bbox, PARENT, deep=False, writeable=True)
+    def _box_key(self, key: Any) -> Box2I:
+        box = key if isinstance(key, Box2I) else _slice_box(key, self.getBBox)
+        if box is None:
+            raise TypeError(
+                f"index a {type(self).__name__} with a Box2I or [x0:x1, y0:y1], not {key!r}"
+            )
+        return box
 
-    def __setitem__(self, bbox: Box2I, value: Any) -> None:
+    def __getitem__(self, key: Box2I | tuple[Any, ...] | slice) -> Self:
+        """Return a view of ``bbox`` or ``[x0:x1, y0:y1]`` (PARENT coordinates)."""
+        return self._view(self._box_key(key), PARENT, deep=False, writeable=True)
+
+    def __setitem__(self, key: Box2I | tuple[Any, ...] | slice, value: Any) -> None:
         """Copy a `MaskedImage` of the same size into ``bbox``, or `set` it to a value."""
-        self[bbox].set(value)
+        self[key].set(value)
+
+    def assign(
+        self, rhs: MaskedImage, bbox: Box2I | None = None, origin: ImageOrigin | str = PARENT
+    ) -> None:
+        """Copy the three planes of ``rhs`` into ``bbox`` (``afw``'s ``assign``; `None`
+        or an empty box means the whole image)."""
+        if not isinstance(rhs, MaskedImage):
+            raise TypeError(f"assign() copies a MaskedImage, not {type(rhs).__name__}")
+        for mine, theirs in zip(
+            (self._image, self._mask, self._variance), (rhs._image, rhs._mask, rhs._variance)
+        ):
+            mine.assign(theirs, bbox, origin)
 
     def set(self, value: Any) -> None:
         """Set the pixels.
@@ -1332,6 +1516,7 @@ class Exposure:
     _psf: Any
     _wcs: WCS | None
     _metadata: dict[str, Any]
+    _photoCalib: Any = None
 
     _FITS_EXTNAMES: ClassVar[tuple[str, str, str]] = ("IMAGE", "MASK", "VARIANCE")
 
@@ -1395,6 +1580,8 @@ class Exposure:
             obj._psf = self._psf
             obj._wcs = self._wcs
             obj._metadata = self._metadata if writeable else dict(self._metadata)
+        if self._photoCalib is not None:
+            obj._photoCalib = copy.deepcopy(self._photoCalib) if deep else self._photoCalib
         return obj
 
     @classmethod
@@ -1594,6 +1781,23 @@ class Exposure:
         return self._wcs is not None
 
     @property
+    def photoCalib(self) -> Any:
+        """The photometric calibration (``lsst.afw.image.PhotoCalib``-like), or `None`."""
+        return self._photoCalib
+
+    @photoCalib.setter
+    def photoCalib(self, value: Any) -> None:
+        self._photoCalib = value
+
+    def getPhotoCalib(self) -> Any:
+        """Return the photometric calibration, or `None` when there is none."""
+        return self._photoCalib
+
+    def setPhotoCalib(self, photoCalib: Any) -> None:
+        """Set the photometric calibration (`None` removes it); views share it."""
+        self._photoCalib = photoCalib
+
+    @property
     def metadata(self) -> dict[str, Any]:
         """FITS header cards carried with the exposure (a live dict)."""
         return self._metadata
@@ -1627,17 +1831,15 @@ class Exposure:
         """
         return self._view(bbox, origin, deep=False, writeable=True)
 
-    def __getitem__(self, bbox: Box2I) -> Self:
-        """Return a view of ``bbox`` (PARENT coordinates)."""
-        if not isinstance(bbox, Box2I):
-            raise TypeError(f"index an Exposure with a Box2I, not {bbox!r}")
-        return self._view(bbox, PARENT, deep=False, writeable=True)
+    def __getitem__(self, key: Box2I | tuple[Any, ...] | slice) -> Self:
+        """Return a view of ``bbox`` or ``[x0:x1, y0:y1]`` (PARENT coordinates)."""
+        return self._view(self._maskedImage._box_key(key), PARENT, deep=False, writeable=True)
 
-    def __setitem__(self, bbox: Box2I, value: Any) -> None:
+    def __setitem__(self, key: Box2I | tuple[Any, ...] | slice, value: Any) -> None:
         """Copy an exposure's or a masked image's pixels, or a value, into ``bbox``."""
         if isinstance(value, Exposure):
             value = value._maskedImage
-        self._maskedImage[bbox] = value
+        self._maskedImage[key] = value
 
     def __repr__(self) -> str:
         return (

@@ -396,6 +396,27 @@ class Psf(abc.ABC):
         """
         return self.computeShape(position).getDeterminantRadius() * _FWHM_PER_SIGMA
 
+    def getLocalKernel(self, position: PointLike | None = None) -> Any:
+        """Return the PSF at ``position`` as a kernel (``afw``'s ``Psf.getLocalKernel``).
+
+        Parameters
+        ----------
+        position : `Point2D`, `Point2I`, pair of `float` or `None`, optional
+            Where the PSF is evaluated. `None` means `getAveragePosition`.
+
+        Returns
+        -------
+        kernel : `imagemapper.lsst.afw.math.FixedKernel`
+            The kernel image of `computeKernelImage`, its centre at the
+            image's pixel ``(0, 0)``.
+        """
+        from .lsst.afw.math import FixedKernel
+
+        image = self.computeKernelImage(position)
+        kernel = FixedKernel(image)
+        kernel.setCtr(Point2I(-image.getX0(), -image.getY0()))
+        return kernel
+
     def computeBBox(self, position: PointLike | None = None) -> Box2I:
         """Return the pixel box of `computeKernelImage` at ``position``.
 
@@ -1055,7 +1076,11 @@ class CoaddPsf(Psf):
         pixel = Point2I(*_nearestPixel(position))
         indices = [i for i, bbox in enumerate(self._bboxes) if bbox.contains(pixel)]
         if not indices:
-            raise ValueError(
+            # LSST's CoaddPsf raises InvalidParameterError here (clients catch
+            # it by that name); it is a ValueError.
+            from .lsst.pex.exceptions import InvalidParameterError
+
+            raise InvalidParameterError(
                 f"no component PSF covers position ({position.getX()!r}, {position.getY()!r})"
             )
         return indices

@@ -1,0 +1,7 @@
+"""``imagemapper.lsst.ip``: mirrors ``lsst.ip`` (see `imagemapper.lsst`)."""
+
+from __future__ import annotations
+
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)

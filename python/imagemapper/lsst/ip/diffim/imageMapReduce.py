@@ -1,0 +1,31 @@
+"""``imagemapper.lsst.ip.diffim.imageMapReduce``: imagemapper's map-reduce task.
+
+The six classes of ``lsst.ip.diffim.imageMapReduce`` are imagemapper's own;
+``ImageMapperSubtask`` / ``ImageMapperSubtaskConfig`` and
+``ImageReducerSubtask`` / ``ImageReducerSubtaskConfig`` are the names they had
+before LSST renamed them, still used by older client code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ImageMapReduceConfig",
+    "ImageMapReduceTask",
+    "ImageMapper",
+    "ImageMapperConfig",
+    "ImageMapperSubtask",
+    "ImageMapperSubtaskConfig",
+    "ImageReducer",
+    "ImageReducerConfig",
+    "ImageReducerSubtask",
+    "ImageReducerSubtaskConfig",
+]
+
+from ...._mapper import ImageMapper, ImageMapperConfig
+from ...._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
+from ...._reducer import ImageReducer, ImageReducerConfig
+
+ImageMapperSubtask = ImageMapper
+ImageMapperSubtaskConfig = ImageMapperConfig
+ImageReducerSubtask = ImageReducer
+ImageReducerSubtaskConfig = ImageReducerConfig
