@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import mappers
 from ._core import Box2I, Extent2I, Point2D, Point2I
 from ._core import __version__ as _core_version
-from ._executors import CellFailure, MapperError
+from ._executors import CellFailure, MapperError, WorkerStartError
 from ._facade import map_reduce
 from ._image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
 from ._mapper import ImageMapper, ImageMapperConfig, PassThroughMapper
@@ -65,6 +65,7 @@ __all__ = [
     "Struct",
     "Task",
     "TaskMetadata",
+    "WorkerStartError",
     "ZarrSink",
     "ZarrSource",
     "__version__",

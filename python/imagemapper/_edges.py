@@ -3,8 +3,12 @@
 Beyond the LSST reference (which clips the expanded cell at the image edge):
 
 * `EdgeHaloMapper` wraps a mapper and hands it, for cells at the image
-  edge, an expanded cell padded to the full border by reflection, the
-  nearest pixel or a constant (``ImageMapReduceConfig.edgeMode``);
+  edge, an expanded cell padded to the full border, per axis, by
+  reflection, the nearest pixel, a constant or the opposite side of the
+  image (``ImageMapReduceConfig.edgeMode``, ``edgeModeX``, ``edgeModeY``);
+  only where the image ends;
+* `edgeIndices` / `takeCell` / `paddedRange`: the index arithmetic shared
+  with the `map_reduce` façade;
 * `keepCellShape` shifts edge cells inward so that every cell (and every
   expanded cell) has the same shape;
 * `checkBorder` measures how much a mapper's output inside a cell changes
@@ -13,10 +17,19 @@ Beyond the LSST reference (which clips the expanded cell at the image edge):
 
 from __future__ import annotations
 
-__all__ = ["EDGE_MODES", "EdgeHaloMapper", "checkBorder", "keepCellShape"]
+__all__ = [
+    "EDGE_MODES",
+    "EdgeHaloMapper",
+    "canonicalEdgeMode",
+    "checkBorder",
+    "edgeIndices",
+    "keepCellShape",
+    "paddedRange",
+    "takeCell",
+]
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +37,95 @@ from ._core import Box2I, Extent2I, Point2I
 from ._image import Exposure
 from ._task import Struct
 
-#: ``edgeMode`` values, with their `numpy.pad` modes.
-EDGE_MODES = {"clip": None, "reflect": "symmetric", "nearest": "edge", "constant": "constant"}
+#: ``edgeMode`` values, with their `numpy.pad` modes (``wrap`` is an alias of ``periodic``).
+EDGE_MODES = {
+    "clip": None,
+    "reflect": "symmetric",
+    "nearest": "edge",
+    "constant": "constant",
+    "periodic": "wrap",
+    "wrap": "wrap",
+}
+
+
+def canonicalEdgeMode(mode: Any, name: str = "edgeMode") -> str:
+    """``mode`` checked against `EDGE_MODES`, with ``wrap`` spelled ``periodic``."""
+    if not isinstance(mode, str) or mode not in EDGE_MODES:
+        raise ValueError(f"{name}={mode!r} is not one of {sorted(EDGE_MODES)}")
+    return "periodic" if mode == "wrap" else mode
+
+
+def edgeIndices(
+    lo: int, hi: int, n: int, mode: str
+) -> tuple[slice | np.ndarray, np.ndarray | None]:
+    """Indices into an axis of length ``n`` that give the pixels ``lo..hi``
+    (inclusive; they may lie beyond ``0..n-1``) padded with ``mode``.
+
+    Returns ``(index, outside)``: ``index`` is a `slice` when ``lo..hi`` lies
+    inside the axis (a view can be taken), else an integer array;
+    ``outside`` is, for ``constant``, the boolean array of the positions
+    beyond the axis (to be set to the constant), else `None`. ``reflect``
+    mirrors about the edge with the edge pixel repeated (``d c b a | a b c
+    d``, period ``2 n``), ``nearest`` repeats the edge pixel, ``periodic``
+    wraps around, ``clip`` is only allowed inside the axis.
+    """
+    if 0 <= lo and hi < n:
+        return slice(lo, hi + 1), None
+    mode = canonicalEdgeMode(mode)
+    r = np.arange(lo, hi + 1, dtype=np.intp)
+    if mode == "reflect":
+        m = np.mod(r, 2 * n)
+        return np.where(m < n, m, 2 * n - 1 - m), None
+    if mode == "nearest":
+        return np.clip(r, 0, n - 1), None
+    if mode == "periodic":
+        return np.mod(r, n), None
+    if mode == "constant":
+        outside = (r < 0) | (r >= n)
+        return np.where(outside, 0, r), outside
+    raise ValueError(f"pixels {lo}..{hi} lie beyond an axis of {n} pixels with edgeMode 'clip'")
+
+
+def takeCell(
+    arr: np.ndarray,
+    ys: tuple[slice | np.ndarray, np.ndarray | None],
+    xs: tuple[slice | np.ndarray, np.ndarray | None],
+    constant: Any = 0,
+) -> np.ndarray:
+    """``arr[..., ys, xs]`` for two `edgeIndices` results: a view when both
+    are slices, else a padded copy (``constant`` where they say so)."""
+    (iy, oy), (ix, ox) = ys, xs
+    if isinstance(iy, slice) and isinstance(ix, slice):
+        return arr[..., iy, ix]
+    rows = np.arange(arr.shape[-2])[iy] if isinstance(iy, slice) else iy
+    cols = np.arange(arr.shape[-1])[ix] if isinstance(ix, slice) else ix
+    out = arr[..., rows[:, None], cols[None, :]]
+    if oy is not None and oy.any():
+        out[..., oy, :] = constant
+    if ox is not None and ox.any():
+        out[..., :, ox] = constant
+    return out
+
+
+def paddedRange(
+    cellLo: int, cellHi: int, expLo: int, expHi: int, border: tuple[int, int], n: int, mode: str
+) -> tuple[int, int]:
+    """The pixel range an expanded cell covers on one axis once padded.
+
+    The expanded cell ``expLo..expHi`` is extended to ``cellLo - border[0]``
+    (``cellHi + border[1]``) only on a side where it stops at the image's
+    own end (``0`` or ``n - 1``) and the border reaches beyond it: a side
+    that stops inside the image (a hand-set, asymmetric expanded cell) keeps
+    its real neighbours and is never padded. ``clip`` pads nothing.
+    """
+    if canonicalEdgeMode(mode) == "clip":
+        return expLo, expHi
+    lo, hi = expLo, expHi
+    if expLo <= 0 and cellLo - border[0] < expLo:
+        lo = cellLo - border[0]
+    if expHi >= n - 1 and cellHi + border[1] > expHi:
+        hi = cellHi + border[1]
+    return lo, hi
 
 
 def _box(x0: int, y0: int, x1: int, y1: int) -> Box2I:
@@ -108,36 +208,53 @@ def keepCellShape(
     return new0, new1
 
 
-def padExposure(expanded: Exposure, target: Box2I, mode: str, constant: float = 0.0) -> Exposure:
-    """A deep copy of ``expanded`` padded out to ``target`` (which contains
-    its box) with ``mode``: ``reflect`` (``d c b a | a b c d``, the edge pixel
-    repeated, as ``scipy.ndimage`` mode ``reflect``), ``nearest`` or
-    ``constant`` (image ``constant``, mask and variance 0). The mask and
-    variance are padded like the image (``constant``: 0)."""
+def _modePair(mode: str | Sequence[str]) -> tuple[str, str]:
+    """``(x_mode, y_mode)`` from one mode or a pair."""
+    if isinstance(mode, str):
+        m = canonicalEdgeMode(mode)
+        return m, m
+    mx, my = mode
+    return canonicalEdgeMode(mx, "edgeModeX"), canonicalEdgeMode(my, "edgeModeY")
+
+
+def padExposure(
+    expanded: Exposure,
+    target: Box2I,
+    mode: str | Sequence[str],
+    constant: float = 0.0,
+    source: Exposure | None = None,
+) -> Exposure:
+    """A copy of ``expanded`` padded out to ``target`` (which contains its
+    box) per axis with ``mode`` (one mode, or ``(x_mode, y_mode)``):
+    ``reflect`` (``d c b a | a b c d``, the edge pixel repeated, as
+    ``scipy.ndimage`` mode ``reflect``), ``nearest``, ``constant`` (image
+    ``constant``, mask and variance 0) or ``periodic`` (the pixels from the
+    opposite side of the image: needs ``source``, the whole exposure). The
+    image is taken to end where ``target`` leaves ``expanded``'s box, or at
+    ``source``'s box when given. The mask and variance are padded like the
+    image (``constant``: 0)."""
     box = expanded.getBBox()
     if not target.contains(box):
         raise ValueError(f"padding target {target} does not contain the expanded cell {box}")
-    npMode = EDGE_MODES[mode]
-    if npMode is None:
-        return expanded
-    padW = (
-        (box.getMinY() - target.getMinY(), target.getMaxY() - box.getMaxY()),
-        (box.getMinX() - target.getMinX(), target.getMaxX() - box.getMaxX()),
-    )
-    mi = expanded.maskedImage
-
-    def pad(arr: np.ndarray, value: float) -> np.ndarray:
-        if npMode == "constant":
-            return np.pad(arr, padW, mode="constant", constant_values=value)
-        return np.pad(arr, padW, mode=cast(Any, npMode))
-
-    image = pad(mi.image.array, constant)
-    mask = pad(mi.mask.array, 0)
-    variance = pad(mi.variance.array, 0)
+    mx, my = _modePair(mode)
+    if (mx == "periodic" or my == "periodic") and source is None:
+        raise ValueError("edgeMode 'periodic' pads from the opposite side: pass source=exposure")
+    base = source if source is not None else expanded
+    frame = base.getBBox()
+    axes = []
+    for m, lo, hi, f0, n in (
+        (my, target.getMinY(), target.getMaxY(), frame.getMinY(), frame.getHeight()),
+        (mx, target.getMinX(), target.getMaxX(), frame.getMinX(), frame.getWidth()),
+    ):
+        axes.append(edgeIndices(lo - f0, hi - f0, n, m if lo - f0 < 0 or hi - f0 >= n else "clip"))
+    mi = base.maskedImage
+    image = takeCell(mi.image.array, axes[0], axes[1], constant)
+    mask = takeCell(mi.mask.array, axes[0], axes[1], 0)
+    variance = takeCell(mi.variance.array, axes[0], axes[1], 0)
     return Exposure.fromArrays(
-        image,
-        mask,
-        variance,
+        np.array(image, copy=True),
+        np.array(mask, copy=True),
+        np.array(variance, copy=True),
         xy0=target.getMin(),
         psf=expanded.getPsf(),
         wcs=expanded.getWcs(),
@@ -146,12 +263,15 @@ def padExposure(expanded: Exposure, target: Box2I, mode: str, constant: float = 
 
 
 class EdgeHaloMapper:
-    """A mapper wrapper that pads the expanded cell at the image edge.
+    """A mapper wrapper that pads the expanded cell where the image ends.
 
     ``run`` hands the wrapped mapper the cell unchanged and, for a cell whose
     expanded cell was clipped by the image edge, a padded copy covering the
-    cell grown by the full border (parts of it lie outside the exposure's
-    box). Interior cells are passed through untouched (no copy).
+    cell grown by the full border on the sides where the image ends (parts
+    of it lie outside the exposure's box). A side of the expanded cell that
+    stops inside the image (hand-set, asymmetric boxes) is left as it is:
+    real neighbours are never replaced by padding. Interior cells are passed
+    through untouched (no copy).
 
     Parameters
     ----------
@@ -159,43 +279,103 @@ class EdgeHaloMapper:
         The wrapped mapper.
     border : pair of `int`
         The border in pixels (x, y).
-    mode : `str`
-        ``reflect``, ``nearest`` or ``constant``.
+    mode : `str` or pair of `str`
+        ``reflect``, ``nearest``, ``constant``, ``periodic`` (alias ``wrap``)
+        or ``clip`` (no padding on that axis); one for both axes or
+        ``(x_mode, y_mode)``.
     constant : `float`
         The image value for ``constant``.
+    source : `Exposure`, optional
+        The whole input, for ``periodic`` (the padding comes from the opposite
+        side of the image) and for reflections reaching past the expanded cell.
     """
 
     def __init__(
-        self, mapper: Any, border: tuple[int, int], mode: str, constant: float = 0.0
+        self,
+        mapper: Any,
+        border: tuple[int, int],
+        mode: str | Sequence[str],
+        constant: float = 0.0,
+        source: Exposure | None = None,
     ) -> None:
-        if mode not in EDGE_MODES or mode == "clip":
+        modes = _modePair(mode)
+        if modes == ("clip", "clip"):
             raise ValueError(
-                f"edgeMode {mode!r} does not pad; expected one of 'reflect', 'nearest', 'constant'"
+                f"edgeMode {mode!r} does not pad; expected one of 'reflect', 'nearest', "
+                "'constant', 'periodic' on at least one axis"
             )
         self.mapper = mapper
         self.border = (int(border[0]), int(border[1]))
-        self.mode = mode
+        self.modes = modes
         self.constant = float(constant)
+        self.source = source if isinstance(source, Exposure) else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if "periodic" not in self.modes:
+            state["source"] = None  # only periodic needs it: do not ship the image
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def __getattr__(self, name: str) -> Any:
         if name == "mapper":  # not yet set (unpickling)
             raise AttributeError(name)
         return getattr(self.mapper, name)
 
+    def paddedBox(self, cell: Box2I, expanded: Box2I, full: Box2I) -> Box2I:
+        """The box the mapper sees for ``cell``: ``expanded`` extended by
+        `paddedRange` on each axis."""
+        ranges = []
+        for mode, b, c0, c1, e0, e1, f0, n in (
+            (
+                self.modes[0],
+                self.border[0],
+                cell.getMinX(),
+                cell.getMaxX(),
+                expanded.getMinX(),
+                expanded.getMaxX(),
+                full.getMinX(),
+                full.getWidth(),
+            ),
+            (
+                self.modes[1],
+                self.border[1],
+                cell.getMinY(),
+                cell.getMaxY(),
+                expanded.getMinY(),
+                expanded.getMaxY(),
+                full.getMinY(),
+                full.getHeight(),
+            ),
+        ):
+            lo, hi = paddedRange(c0 - f0, c1 - f0, e0 - f0, e1 - f0, (b, b), n, mode)
+            ranges.append((lo + f0, hi + f0))
+        (x0, x1), (y0, y1) = ranges
+        return _box(x0, y0, x1, y1)
+
     def replicate(self) -> EdgeHaloMapper:
         """The same padding around a per-worker copy of the wrapped mapper."""
         from ._mapper import replicateMapper
 
-        return EdgeHaloMapper(replicateMapper(self.mapper), self.border, self.mode, self.constant)
+        return EdgeHaloMapper(
+            replicateMapper(self.mapper), self.border, self.modes, self.constant, self.source
+        )
 
     def run(
         self, subExposure: Exposure, expandedSubExposure: Exposure, fullBBox: Box2I, **kwargs: Any
     ) -> Any:
-        """Pad ``expandedSubExposure`` when it was clipped, then run the mapper."""
-        target = subExposure.getBBox().dilatedBy(Extent2I(*self.border))
-        target.include(expandedSubExposure.getBBox())
-        if target != expandedSubExposure.getBBox():
-            expandedSubExposure = padExposure(expandedSubExposure, target, self.mode, self.constant)
+        """Pad ``expandedSubExposure`` where the image ends, then run the mapper."""
+        ebox = expandedSubExposure.getBBox()
+        target = self.paddedBox(subExposure.getBBox(), ebox, fullBBox)
+        if target != ebox:
+            source = self.source
+            if source is None or source.getBBox() != fullBBox:
+                source = None
+            expandedSubExposure = padExposure(
+                expandedSubExposure, target, self.modes, self.constant, source
+            )
         return self.mapper.run(subExposure, expandedSubExposure, fullBBox, **kwargs)
 
 

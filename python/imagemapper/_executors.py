@@ -16,6 +16,8 @@ from __future__ import annotations
 __all__ = [
     "CellFailure",
     "MapperError",
+    "WorkerStartError",
+    "currentDaskClient",
     "iterOrderedResults",
     "runChunk",
     "workerMappers",
@@ -213,9 +215,54 @@ def _attachArray(spec: tuple[str, tuple[int, ...], str], keep: list) -> np.ndarr
     return arr
 
 
+class WorkerStartError(RuntimeError):
+    """A worker process could not start: it failed to import or unpickle
+    what it needs (the mapper, ``func``, the shared input).
+
+    The message is one line: the worker's own exception and, where it
+    applies, what to change.
+    """
+
+
+#: Signs that a worker re-ran the user's script or could not find what the
+#: script defines: the ``if __name__ == "__main__":`` guard is missing.
+_MAIN_HINTS = ("__main__", "__mp_main__", "bootstrapping phase", "freeze_support")
+
+
+def _startErrorMessage(name: str, message: str) -> str:
+    """One line: the worker's exception (class ``name``, ``message``), and
+    the ``__main__`` guard hint when it points at the main module."""
+    first = " ".join(message.split())  # one line
+    text = f"a worker process could not start: {name}: {first}"
+    if "<stdin>" in first:
+        text += (
+            " (worker processes re-import the main script, which a script read from stdin "
+            "cannot be: save it to a file, or use backend='threads')"
+        )
+    elif any(h in first for h in _MAIN_HINTS):
+        text += (
+            " (worker processes re-import the main script: put the code that starts the run "
+            'under `if __name__ == "__main__":`, or use backend="threads")'
+        )
+    return text
+
+
 def _initProcessWorker(payload: bytes) -> None:
-    """Process-pool initializer: rebuild the mapper and the shared exposure once."""
+    """Process-pool initializer: rebuild the mapper and the shared exposure once.
+
+    A failure is kept (not raised: a raising initializer only breaks the
+    pool, and its traceback goes to the worker's stderr) and reported by
+    the first chunk the worker is given, as a one-line `WorkerStartError`.
+    """
+    try:
+        _startProcessWorker(payload)
+    except BaseException as err:
+        _WORKER_STATE["startError"] = _startErrorMessage(type(err).__name__, str(err))
+
+
+def _startProcessWorker(payload: bytes) -> None:
     state = pickle.loads(payload)
+    state["mapper"] = pickle.loads(state["mapper"])
     keep: list = []
     image = _attachArray(state["image"], keep)
     mask = Mask(_attachArray(state["mask"], keep), xy0=state["xy0"], planeDict=state["planes"])
@@ -238,6 +285,8 @@ def _runChunkInProcess(
     chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any], readOnlyCells: bool
 ) -> list[Outcome]:
     st = _WORKER_STATE
+    if "startError" in st:
+        raise WorkerStartError(st["startError"])
     return runChunk(
         st["mapper"],
         st["exposure"],
@@ -250,18 +299,69 @@ def _runChunkInProcess(
     )
 
 
-def _dumpsMapper(mapper: Any, backend: str) -> bytes:
-    """Pickle the mapper, checking that it also unpickles (a task pickles its
-    config as code that must import the mapper's class)."""
+def _probeWorker() -> None:
+    if "startError" in _WORKER_STATE:
+        raise WorkerStartError(_WORKER_STATE["startError"])
+
+
+#: Run by `_diagnoseStart` in a fresh interpreter: the preparation a worker
+#: process makes before anything of ours runs (re-importing the main script
+#: as ``__mp_main__``), with its exception printed on one line.
+_DIAGNOSE = """
+import pickle, sys
+from multiprocessing import process, spawn
+data = pickle.loads(sys.stdin.buffer.read())
+process.current_process()._inheriting = True
+try:
+    spawn.prepare(data)
+except BaseException as err:
+    line = " ".join(str(err).split())
+    sys.stdout.write("\\nIMAGEMAPPER-START-ERROR " + type(err).__name__ + "\\t" + line + "\\n")
+"""
+
+
+def _diagnoseStart() -> str:
+    """Why a worker process died before it could run anything: its start-up
+    (the preparation multiprocessing makes in every worker) is replayed in
+    a subprocess, and the exception it raises is returned as one line."""
+    import subprocess
+    from multiprocessing import spawn
+
     try:
-        data = pickle.dumps(mapper)
+        prep = spawn.get_preparation_data("imagemapper-diagnosis")
+        prep["authkey"] = bytes(prep["authkey"])  # an AuthenticationString refuses pickling
+        data = pickle.dumps(prep)
+        done = subprocess.run(
+            [sys.executable, "-c", _DIAGNOSE], input=data, capture_output=True, timeout=120
+        )
+        for line in reversed(done.stdout.decode(errors="replace").splitlines()):
+            if line.startswith("IMAGEMAPPER-START-ERROR "):
+                name, _, message = line[len("IMAGEMAPPER-START-ERROR ") :].partition("\t")
+                return _startErrorMessage(name, message)
+    except Exception as err:  # pragma: no cover - the diagnosis itself failed
+        return f"a worker process died while starting ({err!r} while finding out why)"
+    return (
+        "a worker process died while starting, before it could report why (see the worker's "
+        "traceback above)"
+    )
+
+
+def _dumpsMapper(mapper: Any, backend: str) -> bytes:
+    """Pickle the mapper with cloudpickle (functions and classes defined in
+    ``__main__``, a notebook, lambdas and closures travel by value, as with
+    dask), checking that it also unpickles (a task pickles its config as
+    code that must import the mapper's class)."""
+    import cloudpickle
+
+    try:
+        data = cloudpickle.dumps(mapper, protocol=pickle.HIGHEST_PROTOCOL)
         pickle.loads(data)
         return data
     except Exception as err:
         raise TypeError(
             f"backend={backend!r} sends the mapper to other processes, but the mapper "
-            f"{type(mapper).__name__} cannot be pickled ({err!r}). Make it picklable (define it "
-            "at module level, keep no open files or locks on it) or use backend='threads'."
+            f"{type(mapper).__name__} cannot be pickled ({err!r}). Keep no open files, locks "
+            "or sockets on it (or on the function it calls), or use backend='threads'."
         ) from err
 
 
@@ -294,12 +394,32 @@ class _ProcessPool:
             returnSubImages=returnSubImages,
         )
         try:
-            state["mapper"] = pickle.loads(mapperBytes)
+            state["mapper"] = mapperBytes  # unpickled by each worker (cloudpickle output)
             self._payload = pickle.dumps(state)
         except Exception:
             self.close()
             raise
-        self.restart()
+        try:
+            self.restart()
+            self._checkStarted()
+        except BaseException:
+            self.close(abort=True)
+            raise
+
+    def _checkStarted(self) -> None:
+        """Start one worker and wait for it: a worker that cannot start (the
+        main script fails to import again, the mapper does not unpickle)
+        raises one `WorkerStartError` here, with the worker's own exception,
+        instead of a pool that breaks and is restarted in vain."""
+        assert self.executor is not None
+        try:
+            self.executor.submit(_probeWorker).result()
+        except WorkerStartError:
+            self.close(abort=True)
+            raise
+        except BrokenProcessPool:
+            self.close(abort=True)
+            raise WorkerStartError(_diagnoseStart()) from None
 
     def restart(self) -> None:
         if self.executor is not None:
@@ -669,10 +789,7 @@ def _driveDask(
             "backend='dask' needs dask.distributed: pip install 'imagemapper[dask]'"
         ) from err
     if client is None:
-        raise ValueError(
-            "backend='dask' needs a dask.distributed Client: pass client= to "
-            "ImageMapReduceTask or set config.daskScheduler to a scheduler address"
-        )
+        client = currentDaskClient()
     _dumpsMapper(mapper, "dask")
     mapperF = client.scatter(mapper, broadcast=True, hash=False)
     exposureF = client.scatter(exposure, broadcast=True, hash=False)
@@ -700,6 +817,27 @@ def _driveDask(
             client.cancel([*pending, mapperF, exposureF] if abort else [mapperF, exposureF])
 
     yield from _drive(chunks, window, submit, waitAny, close, onChunkDone, stats)
+
+
+def currentDaskClient() -> Any:
+    """The current ``dask.distributed`` client (the one a ``with Client():``
+    block or the last ``Client()`` made), as dask itself uses it.
+
+    Raises
+    ------
+    ValueError
+        When there is none, saying how to give one.
+    """
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        raise ValueError(
+            "backend='dask' found no dask.distributed client: start one "
+            "(from distributed import Client; client = Client()), pass client=..., or set "
+            "ImageMapReduceConfig.daskScheduler to a scheduler address"
+        ) from None
 
 
 def interactive() -> bool:

@@ -22,7 +22,7 @@ import lsst.pex.config as pexConfig
 
 from . import _core
 from ._core import Box2I
-from ._edges import EdgeHaloMapper, keepCellShape
+from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
 from ._image import Exposure
@@ -97,6 +97,10 @@ class _Field(pexConfig.Field):
 
 # Error messages name the field class: read "Field 'cellSizeX' failed validation".
 _Field.__name__ = _Field.__qualname__ = "Field"
+
+
+#: The choices of ``edgeModeX`` / ``edgeModeY``: those of ``edgeMode``.
+_AXIS_EDGE_MODES = {k: f"as edgeMode {k!r}" for k in EDGE_MODES}
 
 
 class ImageMapReduceConfig(pexConfig.Config):
@@ -265,7 +269,24 @@ class ImageMapReduceConfig(pexConfig.Config):
             "repeated (d c b a | a b c d; scipy.ndimage 'reflect')",
             "nearest": "padded with the nearest edge pixel",
             "constant": "padded with edgeConstant (mask and variance 0)",
+            "periodic": "padded with the pixels from the opposite side of the image (wrapped "
+            "around; dask 'periodic', scipy.ndimage 'grid-wrap')",
+            "wrap": "alias of 'periodic'",
         },
+    )
+    edgeModeX = pexConfig.ChoiceField(
+        dtype=str,
+        optional=True,
+        doc="edgeMode for the x axis (left and right edges); None = edgeMode.",
+        default=None,
+        allowed=_AXIS_EDGE_MODES,
+    )
+    edgeModeY = pexConfig.ChoiceField(
+        dtype=str,
+        optional=True,
+        doc="edgeMode for the y axis (bottom and top edges); None = edgeMode.",
+        default=None,
+        allowed=_AXIS_EDGE_MODES,
     )
     edgeConstant = pexConfig.Field(
         dtype=float,
@@ -386,7 +407,7 @@ class ImageMapReduceTask(Task):
             fwhm,
             bool(forceEvenSized),
             c.keepCellShape,
-            c.edgeMode,
+            self._edgeModes(),
         )
 
     def _psfFwhm(self, exposure: Exposure) -> float:
@@ -481,7 +502,7 @@ class ImageMapReduceTask(Task):
                 self.boxes1,
                 bbox,
                 self._borderPixels(exposure),
-                c.edgeMode != "clip",
+                "clip" not in self._edgeModes(),
             )
         if not self.boxes0:
             self.log.warning(
@@ -660,7 +681,7 @@ class ImageMapReduceTask(Task):
         return (
             callable(getattr(self.mapper, "rustMapReduce", None))
             and self.reducer.config.reduceOperation in ("copy", "sum", "average")
-            and self.config.edgeMode == "clip"
+            and self._edgeModes() == ("clip", "clip")
             and not self.config.returnSubImages
             and not doClone
         )
@@ -811,11 +832,20 @@ class ImageMapReduceTask(Task):
     def _cellMapper(self, exposure: Exposure) -> Any:
         """The mapper handed to the executors: the mapper itself, or (for
         ``edgeMode`` other than ``clip``) an `EdgeHaloMapper` around it."""
-        c = self.config
-        if c.edgeMode == "clip":
+        modes = self._edgeModes()
+        if modes == ("clip", "clip"):
             return self.mapper
         border = self._borderPixels(exposure)
-        return EdgeHaloMapper(self.mapper, border, c.edgeMode, c.edgeConstant)
+        return EdgeHaloMapper(self.mapper, border, modes, self.config.edgeConstant, source=exposure)
+
+    def _edgeModes(self) -> tuple[str, str]:
+        """``(x_mode, y_mode)``: ``edgeModeX`` / ``edgeModeY`` where set, else
+        ``edgeMode``; ``wrap`` spelled ``periodic``."""
+        c = self.config
+        return (
+            canonicalEdgeMode(c.edgeModeX or c.edgeMode, "edgeModeX"),
+            canonicalEdgeMode(c.edgeModeY or c.edgeMode, "edgeModeY"),
+        )
 
     def checkBorder(
         self, exposure: Exposure, nCells: int = 5, seed: int = 0, **kwargs: Any
