@@ -26,7 +26,7 @@ from ._outofcore import (
 from ._psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
 from ._rustmappers import RustGaussianConvolveConfig, RustGaussianConvolveMapper
-from ._task import Struct, Task, TaskMetadata, timeMethod
+from .task import Struct, Task, TaskMetadata, timeMethod
 
 __version__: str = _core_version
 

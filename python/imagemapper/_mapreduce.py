@@ -29,7 +29,7 @@ from ._image import Exposure
 from ._mapper import ImageMapper, PassThroughMapper
 from ._psf import psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer
-from ._task import Struct, Task, timeMethod
+from .task import Struct, Task, timeMethod
 
 
 def _checkPositive(value: float) -> bool:

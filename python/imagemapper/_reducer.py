@@ -21,7 +21,7 @@ from . import _core
 from ._core import Box2I
 from ._image import Exposure, Image
 from ._psf import CoaddPsf
-from ._task import Struct, Task
+from .task import Struct, Task
 
 #: Reduce operations that build a new exposure from the per-cell results
 #: (streamed through the Rust kernel, cell batch by cell batch).

@@ -62,7 +62,7 @@ from ._core import Box2I, Extent2I, Point2D, Point2I
 from ._image import Exposure, Image
 from ._mapper import ImageMapper, ImageMapperConfig
 from ._psf import DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole
-from ._task import Struct
+from .task import Struct
 
 # ---------------------------------------------------------------------------
 # numerical helpers
