@@ -27,8 +27,8 @@ from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
 from ._image import Exposure
 from ._mapper import ImageMapper, PassThroughMapper
-from ._psf import psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer
+from .image.psf import psfFwhm
 from .task import Struct, Task, timeMethod
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from . import _core
 from ._core import Box2I
 from ._image import Exposure, Image
-from ._psf import CoaddPsf
+from .image.psf import CoaddPsf
 from .task import Struct, Task
 
 #: Reduce operations that build a new exposure from the per-cell results
