@@ -78,7 +78,7 @@ def _publicName(cls: type) -> str:
     import imagemapper
 
     if (
-        cls.__module__.startswith("imagemapper._")
+        cls.__module__.startswith("imagemapper.")
         and getattr(imagemapper, cls.__name__, None) is cls
     ):
         return f"imagemapper.{cls.__name__}"
