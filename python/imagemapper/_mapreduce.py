@@ -26,11 +26,11 @@ from ._core import Box2I
 from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
-from ._image import Exposure
 from ._mapper import ImageMapper, PassThroughMapper
-from ._psf import psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer
-from ._task import Struct, Task, timeMethod
+from .image import Exposure
+from .image.psf import psfFwhm
+from .task import Struct, Task, timeMethod
 
 #: The choices of ``edgeModeX`` / ``edgeModeY``: those of ``edgeMode``.
 _AXIS_EDGE_MODES = {k: f"as edgeMode {k!r}" for k in EDGE_MODES}
