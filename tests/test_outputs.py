@@ -360,3 +360,49 @@ def test_disk_full_keeps_the_old_output_and_names_the_file(tmp_path, writer):
     assert out.read_bytes() == before
     assert im.Exposure.readFits(out).image.array.tobytes() == old.image.array.tobytes()
     assert sideFiles(tmp_path, "full.fits") == []
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def cli(argv, capsys):
+    from imagemapper import cli as imcli
+
+    code = imcli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_out_of_core_equals_in_memory_and_resumes_after_a_failure(
+    tmp_path, inputFits, capsys, monkeypatch
+):
+    common = ["--mapper", "output_mappers_for_tests:FailBelowMapper", "--reduce", "average"]
+    common += ["--cell", 30, "--step", 20, "--border", 4, "--backend", "serial"]
+    code, _, err = cli(["run", inputFits, "-o", tmp_path / "mem.fits", *common], capsys)
+    assert code == 0, err
+    whole = tmp_path / "whole.fits"
+    code, out, err = cli(
+        ["run", inputFits, "-o", whole, "--out-of-core", "--band-height", 37, *common], capsys
+    )
+    assert code == 0, err
+    assert "out of core" in out and "in 6 bands" in out
+    mem, ooc_ = im.Exposure.readFits(tmp_path / "mem.fits"), im.Exposure.readFits(whole)
+    np.testing.assert_array_equal(ooc_.image.array, mem.image.array)
+    np.testing.assert_array_equal(ooc_.mask.array, mem.mask.array)
+    np.testing.assert_array_equal(ooc_.variance.array, mem.variance.array)
+    # A run that fails half-way: one line, the output untouched, a hint to resume.
+    out = tmp_path / "out.fits"
+    monkeypatch.setenv("IM_TEST_FAIL_FROM_Y", "100")
+    argv = ["run", inputFits, "-o", out, "--band-height", 37, *common]
+    code, _, err = cli(argv, capsys)
+    assert code == 1 and "planted failure" in err and "--resume" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    monkeypatch.delenv("IM_TEST_FAIL_FROM_Y")
+    code, text, err = cli([*argv, "--border", 5, "--resume"], capsys)  # another config
+    assert code == 1 and "cannot resume" in err and "config" in err, err
+    code, text, err = cli([*argv, "--resume"], capsys)
+    assert code == 0, err
+    assert "resumed after 3 bands done" in text
+    assert out.read_bytes() == whole.read_bytes()
+    code, _, err = cli(["run", inputFits, "-o", inputFits, "--overwrite", *common], capsys)
+    assert code == 1 and "is the input" in err

@@ -933,7 +933,8 @@ def runOutOfCore(
     source : `FitsSource` or `ZarrSource`
         The input.
     sink : `FitsSink` or `ZarrSink`, optional
-        The output; or give ``outputPath`` to write a FITS file.
+        The output; or give ``outputPath``: a FITS file, or a zarr
+        directory when the name ends in ``.zarr``.
     bandHeight : `int`, optional
         Output rows per band (default: 4 cell heights, at least 256).
     backend, numWorkers
@@ -986,7 +987,12 @@ def runOutOfCore(
     _refuseInputAsOutput(source, sink, outputPath)
     if sink is None:
         assert outputPath is not None
-        sink = FitsSink(outputPath, source.getBBox(), source.dtype, planes, wcs=source.getWcs())
+        if os.fspath(outputPath).rstrip("/").lower().endswith(".zarr"):
+            sink = ZarrSink(
+                os.fspath(outputPath), source.getBBox(), source.dtype, planes, bands[0].getHeight()
+            )
+        else:
+            sink = FitsSink(outputPath, source.getBBox(), source.dtype, planes, wcs=source.getWcs())
     begin = getattr(sink, "begin", None)
     try:
         start = begin(_runRecord(task, source, bands, kwargs), resume) if begin else 0
