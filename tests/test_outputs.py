@@ -265,6 +265,25 @@ def test_resume_after_a_failure_is_bit_identical_and_refuses_another_run(
     assert sideFiles(tmp_path, "out.fits") == []
 
 
+def test_zarr_resume_after_a_failure_equals_the_uninterrupted_run(tmp_path, inputFits, monkeypatch):
+    pytest.importorskip("zarr")
+    whole, out = tmp_path / "whole.zarr", tmp_path / "out.zarr"
+    run(im.FitsSource(inputFits), whole)
+    monkeypatch.setenv("IM_TEST_FAIL_FROM_Y", "60")
+    with pytest.raises(MapperError, match="planted failure"):
+        run(im.FitsSource(inputFits), out)
+    assert not out.exists() and (tmp_path / ".out.zarr.partial").is_dir()
+    monkeypatch.delenv("IM_TEST_FAIL_FROM_Y")
+    res = run(im.FitsSource(inputFits), out, resume=True)
+    assert 0 < res.resumedBands < res.numBands
+    bbox = im.FitsSource(inputFits).getBBox()
+    got = ooc.ZarrSource(str(out)).readExposure(bbox)
+    want = ooc.ZarrSource(str(whole)).readExposure(bbox)
+    for a, b in ((got.image, want.image), (got.mask, want.mask), (got.variance, want.variance)):
+        assert a.array.tobytes() == b.array.tobytes()
+    assert sideFiles(tmp_path, "out.zarr") == []
+
+
 KILL_SCRIPT = """
 import os, sys, time
 sys.path.insert(0, {tests!r})
@@ -403,6 +422,9 @@ def test_cli_out_of_core_equals_in_memory_and_resumes_after_a_failure(
     code, text, err = cli([*argv, "--resume"], capsys)
     assert code == 0, err
     assert "resumed after 3 bands done" in text
-    assert out.read_bytes() == whole.read_bytes()
+    assert pixels(out) == pixels(whole)
+    header = im.Exposure.readFits(out).metadata  # provenance, as in-memory outputs
+    assert header["IM_MAPPR"] == "output_mappers_for_tests.FailBelowMapper"
+    assert header["IM_INPUT"] == inputFits.name  # (the provenance keeps the base name)
     code, _, err = cli(["run", inputFits, "-o", inputFits, "--overwrite", *common], capsys)
     assert code == 1 and "is the input" in err

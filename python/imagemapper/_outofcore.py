@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 import errno
+import json
 import os
 import threading
 import warnings
@@ -513,6 +514,8 @@ class FitsSink(_BandSink):
         The sky WCS (of the parent frame).
     overwrite : `bool`, optional
         Replace an existing file (default True); else `FileExistsError`.
+    metadata : mapping, optional
+        Cards of the primary header (as `Exposure.metadata`), e.g. provenance.
     """
 
     def __init__(
@@ -523,9 +526,11 @@ class FitsSink(_BandSink):
         planes: dict[str, int],
         wcs: Any = None,
         overwrite: bool = True,
+        metadata: Any = None,
     ) -> None:
         from astropy.io import fits
 
+        from ._fitsio import _version, headerFromMetadata
         from ._image import _card_key, _shifted_wcs
 
         self.path = os.fspath(path)
@@ -555,7 +560,10 @@ class FitsSink(_BandSink):
             "MASK": np.dtype(">i4"),
             "VARIANCE": self.dtype.newbyteorder(">"),
         }
-        headers = [fits.PrimaryHDU().header]
+        primary = fits.PrimaryHDU().header
+        primary.extend(headerFromMetadata(dict(metadata or {})))
+        primary["IM_VERS"] = (_version(), "imagemapper version that wrote this file")
+        headers = [primary]
         for name in ("IMAGE", "MASK", "VARIANCE"):
             header = fits.ImageHDU(data=np.zeros((1, 1), self._types[name]), name=name).header
             header["NAXIS1"] = width
@@ -731,11 +739,13 @@ class ZarrSink(_BandSink):
         planes: dict[str, int],
         bandHeight: int,
         overwrite: bool = True,
+        metadata: Any = None,
     ) -> None:
         self.store = store
         self.bbox = Box2I(bbox)
         self.dtype = np.dtype(dtype)
         self.planes = dict(planes)
+        self.metadata = dict(metadata or {})
         self.bandHeight = int(bandHeight)
         local = isinstance(store, (str, os.PathLike)) and "://" not in os.fspath(store)
         self._startOutput(os.path.abspath(os.fspath(store)) if local else None, overwrite)
@@ -754,6 +764,8 @@ class ZarrSink(_BandSink):
             group.create_array(name, shape=shape, chunks=chunks, dtype=np.dtype(dt), fill_value=0)
         group.attrs["xy0"] = [self.bbox.getMinX(), self.bbox.getMinY()]
         group.attrs["maskPlanes"] = dict(self.planes)
+        if self.metadata:
+            group.attrs["metadata"] = json.loads(json.dumps(self.metadata, default=str))
 
     def _reopen(self) -> bool:
         try:
@@ -921,6 +933,7 @@ def runOutOfCore(
     backend: str | None = None,
     numWorkers: int | None = None,
     resume: bool = False,
+    outputMetadata: Any = None,
     **kwargs: Any,
 ) -> Struct:
     """Run ``task`` over a lazily read ``source`` into ``sink``, band by band.
@@ -945,6 +958,9 @@ def runOutOfCore(
         to an uninterrupted run. A partial output of a different run (config,
         mapper, input, band height, ``kwargs``) is refused with `ValueError`
         naming what differs; with none, the run starts from the beginning.
+    outputMetadata : mapping, optional
+        Header cards (FITS primary header; zarr attribute ``metadata``) of the
+        output made for ``outputPath``, e.g. provenance.
     **kwargs
         Passed to ``mapper.run``.
 
@@ -989,10 +1005,22 @@ def runOutOfCore(
         assert outputPath is not None
         if os.fspath(outputPath).rstrip("/").lower().endswith(".zarr"):
             sink = ZarrSink(
-                os.fspath(outputPath), source.getBBox(), source.dtype, planes, bands[0].getHeight()
+                os.fspath(outputPath),
+                source.getBBox(),
+                source.dtype,
+                planes,
+                bands[0].getHeight(),
+                metadata=outputMetadata,
             )
         else:
-            sink = FitsSink(outputPath, source.getBBox(), source.dtype, planes, wcs=source.getWcs())
+            sink = FitsSink(
+                outputPath,
+                source.getBBox(),
+                source.dtype,
+                planes,
+                wcs=source.getWcs(),
+                metadata=outputMetadata,
+            )
     begin = getattr(sink, "begin", None)
     try:
         start = begin(_runRecord(task, source, bands, kwargs), resume) if begin else 0

@@ -1103,6 +1103,7 @@ def _runOutOfCore(
 ) -> int:
     """``run --out-of-core``: `runOutOfCore` from a `FitsSource` into OUT."""
     from ._executors import MapperError
+    from ._fitsio import addProvenance, provenance
     from ._mapreduce import ImageMapReduceTask
     from ._outofcore import FitsSource, runOutOfCore
     from ._output import sideName
@@ -1123,10 +1124,27 @@ def _runOutOfCore(
     except OSError as err:
         raise CliError(_firstLine(err)) from err
     task = ImageMapReduceTask(config)
+    metadata: dict[str, Any] = {}
+    addProvenance(
+        metadata,
+        provenance(
+            config,
+            mapperClass,
+            inputPath=args.input,
+            inputHdu=_inputHdu(args.input, args.hdu),
+            overrides=_overrideTexts(args),
+            command=f"imagemapper run --out-of-core --mapper {args.mapper}",
+        ),
+    )
     t0 = time.perf_counter()
     try:
         res = runOutOfCore(
-            task, source, outputPath=out, bandHeight=args.band_height, resume=args.resume
+            task,
+            source,
+            outputPath=out,
+            bandHeight=args.band_height,
+            resume=args.resume,
+            outputMetadata=metadata,
         )
     except (MapperError, ValueError, TypeError, RuntimeError, OSError) as err:
         kept = os.path.exists(sideName(str(out), ".partial.json"))
