@@ -8,7 +8,9 @@ left a truncated file, two writers mixed their rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -357,28 +359,63 @@ print("wrote it")
 """
 
 
+@contextlib.contextmanager
+def smallTmpfs(directory: Path):
+    """A 2 MiB tmpfs mounted at ``directory`` where this process may mount one
+    (root in a container that allows it), else None."""
+    mounted = False
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mount"):
+        directory.mkdir()
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(directory)],
+            capture_output=True,
+            check=False,
+        )
+        mounted = proc.returncode == 0 and os.path.ismount(directory)
+    try:
+        yield directory if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(directory)], check=True)
+
+
 @pytest.mark.parametrize("writer", ["sink", "writeFits"])
 def test_disk_full_keeps_the_old_output_and_names_the_file(tmp_path, writer):
+    """A real full disk (a small tmpfs) where one can be mounted, else writes
+    refused by a file-size limit (RLIMIT_FSIZE) in a subprocess."""
     inPath = tmp_path / "in.fits"
-    makeExposure(w=150, h=150).writeFits(inPath)  # 270 kB of planes: over the limit
-    out = tmp_path / "full.fits"
+    makeExposure(w=150, h=150).writeFits(inPath)  # 270 kB of planes
     old = im.Exposure.fromArrays(np.full((5, 5), 3, np.float32))
-    old.writeFits(out)
-    before = out.read_bytes()
-    script = DISK_FULL_SCRIPT.format(tests=str(TESTS), inPath=str(inPath), outPath=str(out))
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script), writer],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=TESTS,
-        check=False,
-    )
-    assert proc.returncode == 3, (proc.stdout, proc.stderr)  # an OSError, not a crash
-    assert f"{out}: cannot " in proc.stdout, proc.stdout  # names the file
-    assert out.read_bytes() == before
-    assert im.Exposure.readFits(out).image.array.tobytes() == old.image.array.tobytes()
-    assert sideFiles(tmp_path, "full.fits") == []
+    with smallTmpfs(tmp_path / "disk") as disk:
+        folder = disk or tmp_path
+        out = folder / "full.fits"
+        old.writeFits(out)
+        before = out.read_bytes()
+        if disk is not None:
+            free = shutil.disk_usage(disk).free
+            (disk / "filler").write_bytes(bytes(max(0, free - 100_000)))  # 100 kB left
+            with pytest.raises(OSError) as info:
+                if writer == "sink":
+                    run(im.FitsSource(inPath), out)
+                else:
+                    im.Exposure.fromArrays(np.ones((300, 300), np.float32)).writeFits(out)
+            message = str(info.value)
+        else:
+            script = DISK_FULL_SCRIPT.format(tests=str(TESTS), inPath=str(inPath), outPath=str(out))
+            proc = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(script), writer],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=TESTS,
+                check=False,
+            )
+            assert proc.returncode == 3, (proc.stdout, proc.stderr)  # an OSError, not a crash
+            message = proc.stdout
+        assert f"{out}: cannot " in message, message  # names the file
+        assert out.read_bytes() == before
+        assert im.Exposure.readFits(out).image.array.tobytes() == old.image.array.tobytes()
+        assert sideFiles(folder, "full.fits") == []
 
 
 # ---------------------------------------------------------------------- CLI
