@@ -234,6 +234,25 @@ def test_second_writer_is_refused_naming_the_holder(tmp_path, inputFits, referen
     ooc.FitsSink(out, bbox, np.float32, {}).abort()
 
 
+@pytest.mark.parametrize("policy", ["raise", "mask"])
+def test_input_truncated_during_a_run_is_a_file_error_not_a_mapper_failure(
+    tmp_path, inputFits, reference, policy
+):
+    out = tmp_path / "out.fits"
+    run(im.FitsSource(inputFits), out)
+    before = out.read_bytes()
+    source = im.FitsSource(inputFits)  # checked whole when opened, then cut short
+    with fits.open(inputFits) as hdul:
+        start = hdul.fileinfo(3)["datLoc"]
+    os.truncate(inputFits, start + 90 * 4 * 50)  # 50 rows of VARIANCE remain
+    config = makeConfig()
+    config.onMapperError = policy  # even "mask" must not turn it into masked cells
+    with pytest.raises(OSError, match=r"in\.fits: HDU 3 \(VARIANCE,1\).*truncated") as info:
+        run(source, out, config=config)
+    assert not isinstance(info.value, MapperError)
+    assert out.read_bytes() == before
+
+
 # ------------------------------------------------------------------- resume
 
 

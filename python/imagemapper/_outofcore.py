@@ -331,6 +331,43 @@ class ZarrSource(_SourceBase):
         )
 
 
+class _SourceReadError(Exception):
+    """A failed read of the input inside a cell task: the run re-raises the
+    `OSError` itself (it names the file and HDU), never a mapper failure, under
+    any ``onMapperError`` policy."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _GuardedSource:
+    """A source whose read errors are marked as such (see `_SourceReadError`)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+    def readExposure(self, box: Box2I) -> Exposure:
+        try:
+            return self._source.readExposure(box)
+        except OSError as err:
+            raise _SourceReadError(err) from err
+
+
+def _guarded(source: Any) -> Any:
+    """``source`` as the executors read it (`_GuardedSource`)."""
+    return _GuardedSource(source)
+
+
+def _raiseReadError(failure: Any) -> None:
+    """Re-raise the input's read error that made ``failure``, if it is one."""
+    if isinstance(failure.exception, _SourceReadError):
+        raise failure.exception.error
+
+
 def _zarr() -> Any:
     try:
         import zarr
@@ -1083,7 +1120,7 @@ def _runBands(
             for batch in iterOrderedResults(
                 backend=backend,
                 mapper=task.mapper,
-                exposure=source,
+                exposure=_guarded(source),
                 cells=todo,
                 nWorkers=nWorkers,
                 doClone=False,
@@ -1095,7 +1132,9 @@ def _runBands(
                 for index, ok, payload in batch:
                     if ok:
                         held[index] = payload
-                    elif policy == "raise":
+                        continue
+                    _raiseReadError(payload)
+                    if policy == "raise":
                         raise payload.asError()
                     else:
                         task.log.warning("mapper.run failed on cell %d; masking it", index)
@@ -1197,8 +1236,10 @@ def _processBand(
     kwargs: dict[str, Any],
 ) -> dict:
     """One dask task: map the cells touching ``band``, stitch, write the band."""
-    outcomes = runChunk(mapper, source, cells, False, False, kwargs, portable=True)
+    outcomes = runChunk(mapper, _guarded(source), cells, False, False, kwargs, portable=True)
     failures = [p for _, ok, p in outcomes if not ok]
+    for failure in failures:
+        _raiseReadError(failure)
     if failures:
         raise failures[0].asError()
     stitcher = _BandStitcher(op, band, source.getBBox(), source.dtype, source.readMask(band), 1)
