@@ -23,10 +23,10 @@ from ._outofcore import (
     runOutOfCore,
     runOutOfCoreDask,
 )
-from ._psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
 from ._rustmappers import RustGaussianConvolveConfig, RustGaussianConvolveMapper
-from ._task import Struct, Task, TaskMetadata, timeMethod
+from .image.psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
+from .task import Struct, Task, TaskMetadata, timeMethod
 
 __version__: str = _core_version
 

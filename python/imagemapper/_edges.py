@@ -35,7 +35,7 @@ import numpy as np
 
 from ._core import Box2I, Extent2I, Point2I
 from ._image import Exposure
-from ._task import Struct
+from .task import Struct
 
 #: ``edgeMode`` values, with their `numpy.pad` modes (``wrap`` is an alias of ``periodic``).
 EDGE_MODES = {

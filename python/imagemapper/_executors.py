@@ -45,7 +45,7 @@ from ._cells import copyOnWriteCells
 from ._core import Box2I
 from ._image import Exposure, Image, Mask, MaskedImage
 from ._mapper import replicateMapper
-from ._task import Struct
+from .task import Struct
 
 _log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from ._core import Box2I, Extent2I, Point2I
 from ._edges import canonicalEdgeMode, edgeIndices, keepCellShape, takeCell
 from ._image import Exposure
 from ._reducer import STITCH_OPERATIONS
-from ._task import Struct
+from .task import Struct
 
 #: Reductions a lazy (dask) input supports: those whose value at a pixel
 #: depends only on the cells covering it, in cell order.

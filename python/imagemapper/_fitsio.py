@@ -774,7 +774,7 @@ def openFits(path: str) -> Any:
 
 def readPsf(hdul: Any, layout: FitsLayout) -> Any:
     """The PSF stored in the file's ``PSF`` table and ``PSF_KERNEL`` images, or `None`."""
-    from ._psf import psfFromRecords
+    from .io._psfrecords import psfFromRecords
 
     table = next((i for i in layout.psfHdus if _hduName(hdul[i], i) == "PSF"), None)
     if table is None:
@@ -1012,7 +1012,7 @@ def psfHdus(psf: Any) -> tuple[list[Any], list[str]]:
     """The ``PSF`` table HDU and ``PSF_KERNEL`` image HDUs of ``psf``, and notes."""
     from astropy.io import fits
 
-    from ._psf import psfToRecords
+    from .io._psfrecords import psfToRecords
 
     rows, kernels, notes = psfToRecords(psf)
     columns = []
@@ -1264,7 +1264,7 @@ def fromNDData(cls: type[Exposure], nddata: NDData) -> Any:
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from ._psf import KernelPsf
+    from .image.psf import KernelPsf
 
     data = np.asarray(nddata.data)
     meta = nddata.meta if nddata.meta is not None else {}

@@ -11,7 +11,7 @@ import lsst.pex.config as pexConfig
 
 from ._core import Box2I
 from ._image import Exposure
-from ._task import Struct, Task, replicateTask
+from .task import Struct, Task, replicateTask
 
 
 class ImageMapperConfig(pexConfig.Config):

@@ -47,7 +47,7 @@ from ._core import Box2I, Extent2I, Point2I
 from ._executors import CellFailure, iterOrderedResults, runChunk
 from ._image import Exposure, Mask
 from ._reducer import STITCH_OPERATIONS, cellArrays
-from ._task import Struct
+from .task import Struct
 
 # ----------------------------------------------------------------- sources
 

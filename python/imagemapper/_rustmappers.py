@@ -22,7 +22,7 @@ from . import _core
 from ._core import Box2I
 from ._image import Exposure
 from ._mapper import ImageMapper, ImageMapperConfig
-from ._task import Struct
+from .task import Struct
 
 
 class RustGaussianConvolveConfig(ImageMapperConfig):

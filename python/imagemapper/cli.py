@@ -995,7 +995,7 @@ def _writeZarr(exposure: Any, path: str) -> None:
         group.attrs["wcs"] = dict(wcs.to_header(relax=True))
     psf = exposure.getPsf()
     if psf is not None:
-        from ._psf import psfToRecords
+        from .io._psfrecords import psfToRecords
 
         rows, kernels, _ = psfToRecords(psf)
         group.attrs["psf"] = rows

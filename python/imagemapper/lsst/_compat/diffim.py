@@ -28,7 +28,7 @@ import numpy as np
 
 from ..._core import Point2D
 from ..._image import Exposure, Image
-from ..._task import Task
+from ...task import Task
 from .exceptions import InvalidParameterError
 
 

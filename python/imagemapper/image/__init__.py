@@ -1,0 +1,1 @@
+"""The image layer: pixel containers and the PSF models that travel with them."""
