@@ -412,6 +412,16 @@ class _BandSink:
         state["_lock"] = None  # the lock stays with the process that took it
         return state
 
+    def _warnIfUnfinished(self) -> None:
+        """Say so when the sink that holds the lock is dropped unpublished."""
+        if self._begun and not self._finished and self._lock is not None:
+            warnings.warn(
+                f"{self.target}: the sink was never closed, so the output was not published "
+                "(call close(), or use the sink as a context manager)",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
     # -- the run's life: begin, writeBand + commit per band, close (or abort)
 
     def begin(self, run: dict[str, Any] | None = None, resume: bool = False) -> int:
@@ -749,6 +759,7 @@ class FitsSink(_BandSink):
 
     def __del__(self) -> None:
         try:
+            self._warnIfUnfinished()
             self._closeFiles()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
@@ -837,6 +848,12 @@ class ZarrSink(_BandSink):
 
         if self._partial is not None and os.path.lexists(self._partial):
             shutil.rmtree(self._partial, ignore_errors=True)
+
+    def __del__(self) -> None:
+        try:
+            self._warnIfUnfinished()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
 
     @classmethod
     def fromExposure(cls, store: Any, exposure: Exposure, bandHeight: int = 256) -> ZarrSink:
