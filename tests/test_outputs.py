@@ -501,3 +501,25 @@ def test_cli_out_of_core_equals_in_memory_and_resumes_after_a_failure(
     assert header["IM_INPUT"] == inputFits.name  # (the provenance keeps the base name)
     code, _, err = cli(["run", inputFits, "-o", inputFits, "--overwrite", *common], capsys)
     assert code == 1 and "is the input" in err
+
+
+def test_cli_table_output_is_published_atomically(tmp_path, inputFits, capsys, monkeypatch):
+    from astropy.table import Table
+
+    table = tmp_path / "stats.ecsv"
+    argv = ["run", inputFits, "-o", table, "--mapper", "CellStatisticsMapper", "--cell", 50]
+    code, _, err = cli([*argv, "--reduce", "none"], capsys)
+    assert code == 0, err
+    before = table.read_bytes()
+    real = Table.write
+
+    def halfWrite(self, path, **kwargs):  # writes part of the file, then fails
+        Path(path).write_text("# %ECSV 1.0\n# truncated")
+        raise OSError("planted write failure")
+
+    monkeypatch.setattr(Table, "write", halfWrite)
+    code, _, err = cli([*argv, "--reduce", "none", "--overwrite"], capsys)
+    assert code == 1 and "planted write failure" in err, err
+    assert table.read_bytes() == before
+    assert sideFiles(tmp_path, "stats.ecsv") == []
+    monkeypatch.setattr(Table, "write", real)

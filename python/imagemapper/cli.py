@@ -1069,8 +1069,10 @@ def _cmdRun(args: argparse.Namespace) -> int:
         if out is None:
             table.pprint_all()
         else:
-            try:
-                table.write(out, overwrite=True)
+            from ._fitsio import publishFile
+
+            try:  # atomically, as every output: complete, or the previous file untouched
+                publishFile(out, lambda tmp: table.write(tmp, overwrite=True), overwrite=True)
             except Exception as err:
                 raise CliError(
                     f"cannot write the table to {str(out)!r}: {_firstLine(err)}"
