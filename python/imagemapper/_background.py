@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._core import Box2I, Extent2I, Point2I
-from ._image import Exposure, Image
+from .image import Exposure, Image
 from .task import Struct
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._core import Box2I, Extent2I, Point2I
-from ._image import Exposure
+from .image import Exposure
 from .mappers import PsfMatchMapper, VariableGaussianPsf, gaussianKernel
 from .task import Struct
 

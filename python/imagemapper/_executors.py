@@ -43,8 +43,8 @@ import numpy as np
 
 from ._cells import copyOnWriteCells
 from ._core import Box2I
-from ._image import Exposure, Image, Mask, MaskedImage
 from ._mapper import replicateMapper
+from .image import Exposure, Image, Mask, MaskedImage
 from .task import Struct
 
 _log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import lsst.pex.config as pexConfig
 
 from ._core import Box2I
-from ._image import Exposure
+from .image import Exposure
 from .task import Struct, Task, replicateTask
 
 

@@ -25,9 +25,9 @@ from ._core import Box2I
 from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
-from ._image import Exposure
 from ._mapper import ImageMapper, PassThroughMapper
 from ._reducer import STITCH_OPERATIONS, ImageReducer
+from .image import Exposure
 from .image.psf import psfFwhm
 from .task import Struct, Task, timeMethod
 

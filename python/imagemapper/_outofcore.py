@@ -45,8 +45,8 @@ import numpy as np
 from . import _core
 from ._core import Box2I, Extent2I, Point2I
 from ._executors import CellFailure, iterOrderedResults, runChunk
-from ._image import Exposure, Mask
 from ._reducer import STITCH_OPERATIONS, cellArrays
+from .image import Exposure, Mask
 from .task import Struct
 
 # ----------------------------------------------------------------- sources
@@ -578,7 +578,8 @@ class FitsSink(_BandSink):
         from astropy.io import fits
 
         from ._fitsio import _version, headerFromMetadata
-        from ._image import _card_key, _shifted_wcs
+        from .image._common import shiftedWcs
+        from .image._exposure import cardKey
 
         self.path = os.fspath(path)
         lower = self.path.lower()
@@ -601,7 +602,7 @@ class FitsSink(_BandSink):
             common[f"CRVAL{axis}A"] = float(origin)
         common["WCSNAMEA"] = "PARENT"
         if wcs is not None:
-            common.extend(_shifted_wcs(wcs, -x0, -y0).to_header(relax=True))
+            common.extend(shiftedWcs(wcs, -x0, -y0).to_header(relax=True))
         self._types = {
             "IMAGE": self.dtype.newbyteorder(">"),
             "MASK": np.dtype(">i4"),
@@ -619,7 +620,7 @@ class FitsSink(_BandSink):
             header["EXTTYPE"] = name
             if name == "MASK":
                 for pname, bit in sorted(planes.items(), key=lambda kv: kv[1]):
-                    header[_card_key(f"MP_{pname}")] = bit
+                    header[cardKey(f"MP_{pname}")] = bit
             if name == "VARIANCE":
                 header["UTYPE"] = "VarianceUncertainty"
             headers.append(header)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _core
 from ._core import Box2I
-from ._image import Exposure, Image
+from .image import Exposure, Image
 from .image.psf import CoaddPsf
 from .task import Struct, Task
 

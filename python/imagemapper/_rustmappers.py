@@ -20,8 +20,8 @@ import numpy as np
 
 from . import _core
 from ._core import Box2I
-from ._image import Exposure
 from ._mapper import ImageMapper, ImageMapperConfig
+from .image import Exposure
 from .task import Struct
 
 

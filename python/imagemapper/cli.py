@@ -359,7 +359,7 @@ def _readExposure(path: str, hdu: Any = None, command: str = "run") -> Any:
     has several image HDUs, which one is used."""
     import warnings
 
-    from ._image import Exposure
+    from .image import Exposure
 
     p = Path(path)
     if not p.exists():

@@ -59,8 +59,8 @@ import lsst.pex.config as pexConfig
 import numpy as np
 
 from ._core import Box2I, Extent2I, Point2D, Point2I
-from ._image import Exposure, Image
 from ._mapper import ImageMapper, ImageMapperConfig
+from .image import Exposure, Image
 from .image.psf import DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole
 from .task import Struct
 

@@ -23,7 +23,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from ..._image import Image
+    from .. import Image
 
 
 # ---------------------------------------------------------------------------

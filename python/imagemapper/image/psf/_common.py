@@ -27,7 +27,7 @@ import numpy as np
 from ..._core import Point2D, Point2I
 
 if TYPE_CHECKING:
-    from ..._image import Image
+    from .. import Image
     from ._base import Psf
 
 
@@ -49,7 +49,7 @@ def newImage(array: np.ndarray, x0: int, y0: int) -> Image:
     The import is deferred so that this module does not depend on the import
     order of the package's private modules.
     """
-    from ..._image import Image
+    from .. import Image
 
     return Image(array, xy0=(int(x0), int(y0)))
 

@@ -21,7 +21,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from ..._image import Image
+    from .. import Image
 
 
 # ---------------------------------------------------------------------------
@@ -68,7 +68,7 @@ class KernelPsf(Psf):
     """
 
     def __init__(self, kernel: Any, averagePosition: PointLike | None = None) -> None:
-        from ..._image import Image
+        from .. import Image
 
         if isinstance(kernel, Image):
             array = np.array(kernel.array, dtype=np.float64)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ..._core import Point2D
-from ..._image import Image
+from ...image import Image
 from ...image.psf import KernelPsf as _PackageKernelPsf
 from ...image.psf._common import PointLike, asPoint2D
 from .math import Kernel, offsetImage

@@ -29,7 +29,8 @@ from imagemapper._executors import MapperError
 from imagemapper._output import OutputLockedError
 from output_mappers_for_tests import FailBelowMapper
 
-TESTS = Path(__file__).parent
+HERE = Path(__file__).resolve().parent  # subprocess scripts import this module
+ROOT = HERE.parent  # ... and the test mappers, in the suite's root
 
 
 def makeExposure(w=90, h=200, seed=4):
@@ -321,7 +322,7 @@ def test_zarr_resume_after_a_failure_equals_the_uninterrupted_run(tmp_path, inpu
 
 KILL_SCRIPT = """
 import os, sys, time
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{here!r}, {root!r}]
 import imagemapper as im
 from imagemapper import _outofcore as ooc
 from test_outputs import run
@@ -345,9 +346,9 @@ def test_killed_run_leaves_the_old_output_and_resumes_bit_identical(
     before = out.read_bytes()
     marker = tmp_path / "two-bands-done"
     script = KILL_SCRIPT.format(
-        tests=str(TESTS), marker=str(marker), inPath=str(inputFits), outPath=str(out)
+        here=str(HERE), root=str(ROOT), marker=str(marker), inPath=str(inputFits), outPath=str(out)
     )
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=TESTS)
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=HERE)
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
@@ -378,7 +379,7 @@ def test_resume_without_a_partial_output_runs_from_the_start(tmp_path, inputFits
 
 DISK_FULL_SCRIPT = """
 import resource, signal, sys
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{here!r}, {root!r}]
 import numpy as np, imagemapper as im
 from test_outputs import run
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: writes fail (EFBIG)
@@ -437,13 +438,15 @@ def test_disk_full_keeps_the_old_output_and_names_the_file(tmp_path, writer):
                     im.Exposure.fromArrays(np.ones((300, 300), np.float32)).writeFits(out)
             message = str(info.value)
         else:
-            script = DISK_FULL_SCRIPT.format(tests=str(TESTS), inPath=str(inPath), outPath=str(out))
+            script = DISK_FULL_SCRIPT.format(
+                here=str(HERE), root=str(ROOT), inPath=str(inPath), outPath=str(out)
+            )
             proc = subprocess.run(
                 [sys.executable, "-c", textwrap.dedent(script), writer],
                 capture_output=True,
                 text=True,
                 timeout=120,
-                cwd=TESTS,
+                cwd=HERE,
                 check=False,
             )
             assert proc.returncode == 3, (proc.stdout, proc.stderr)  # an OSError, not a crash
