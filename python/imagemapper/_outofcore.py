@@ -402,6 +402,8 @@ class _BandSink:
             return
         if os.path.lexists(target) and not overwrite:
             raise FileExistsError(f"{target!r} exists (pass overwrite=True to replace it)")
+        if not os.path.isdir(os.path.dirname(target)):
+            raise FileNotFoundError(f"{target!r}: the output's folder does not exist")
         self._partial = sideName(target, ".partial")
         self._progress = ProgressRecord(target)
         self._lock = OutputLock(target)

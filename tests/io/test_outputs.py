@@ -162,6 +162,8 @@ def test_no_sparse_file_the_partial_output_holds_its_blocks(tmp_path):
     assert not (tmp_path / "o.fits").exists()  # nothing at the target before close
     sink.abort()
     assert sideFiles(tmp_path, "o.fits") == []
+    with pytest.raises(FileNotFoundError, match=r"nowhere/o\.fits'.*folder does not exist"):
+        ooc.FitsSink(tmp_path / "nowhere" / "o.fits", bbox, np.float32, {})
 
 
 def test_a_sink_dropped_unclosed_publishes_nothing_and_says_so(tmp_path):
