@@ -328,24 +328,44 @@ sys.path[:0] = [{here!r}, {root!r}]
 import imagemapper as im
 from imagemapper import _outofcore as ooc
 from test_outputs import run
-real = ooc.FitsSink.commit
+real = ooc._BandSink.commit
 def commit(self, n):
     real(self, n)
     if n == 2:
         open({marker!r}, "w").close()   # two bands are on disk: kill me now
         time.sleep(120)
-ooc.FitsSink.commit = commit
+ooc._BandSink.commit = commit
 run(im.FitsSource({inPath!r}), {outPath!r})
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def zarrPlanes(path):
+    source = ooc.ZarrSource(str(path))
+    exp = source.readExposure(source.getBBox())
+    return [exp.image.array.tobytes(), exp.mask.array.tobytes(), exp.variance.array.tobytes()]
+
+
+@pytest.mark.parametrize(
+    "kind, sig",
+    [("fits", signal.SIGKILL), ("fits", signal.SIGINT), ("zarr", signal.SIGKILL)],
+    ids=["fits-SIGKILL", "fits-SIGINT", "zarr-SIGKILL"],
+)
 def test_killed_run_leaves_the_old_output_and_resumes_bit_identical(
-    tmp_path, inputFits, reference, sig
+    tmp_path, inputFits, reference, kind, sig
 ):
-    out = tmp_path / "out.fits"
-    im.Exposure.fromArrays(np.zeros((5, 5), np.float32)).writeFits(out)  # a previous output
-    before = out.read_bytes()
+    old = im.Exposure.fromArrays(np.zeros((5, 5), np.float32))
+    if kind == "fits":
+        out = tmp_path / "out.fits"
+        old.writeFits(out)  # a previous output
+        contents = Path.read_bytes
+    else:
+        pytest.importorskip("zarr")
+        out = tmp_path / "out.zarr"
+        ooc.ZarrSink.fromExposure(str(out), old, bandHeight=5)
+        contents = zarrPlanes
+        reference = tmp_path / "reference.zarr"
+        run(im.FitsSource(inputFits), reference)
+    before = contents(out)
     marker = tmp_path / "two-bands-done"
     script = KILL_SCRIPT.format(
         here=str(HERE), root=str(ROOT), marker=str(marker), inPath=str(inputFits), outPath=str(out)
@@ -362,12 +382,12 @@ def test_killed_run_leaves_the_old_output_and_resumes_bit_identical(
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert out.read_bytes() == before  # the old output, intact and complete
-    assert ".out.fits.partial" in sideFiles(tmp_path, "out.fits")
+    assert contents(out) == before  # the old output, intact and complete
+    assert f".{out.name}.partial" in sideFiles(tmp_path, out.name)
     res = run(im.FitsSource(inputFits), out, resume=True)
     assert res.resumedBands == 2
-    assert out.read_bytes() == reference.read_bytes()
-    assert sideFiles(tmp_path, "out.fits") == []
+    assert contents(out) == contents(reference)  # FITS: byte for byte, checksums included
+    assert sideFiles(tmp_path, out.name) == []
 
 
 def test_resume_without_a_partial_output_runs_from_the_start(tmp_path, inputFits, reference):
