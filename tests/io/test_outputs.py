@@ -151,6 +151,35 @@ def test_failed_rerun_keeps_the_previous_zarr_output(tmp_path, monkeypatch):
         ooc.ZarrSource(str(tmp_path / ".out.zarr.partial"))
 
 
+def test_failed_dask_run_keeps_the_previous_zarr_output(tmp_path, inputFits, monkeypatch):
+    pytest.importorskip("zarr")
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    out = tmp_path / "out.zarr"
+    run(im.FitsSource(inputFits), out)
+    before = zarrPlanes(out)
+    monkeypatch.setenv("IM_TEST_FAIL_FROM_Y", "100")  # the workers inherit it: later bands fail
+    source = im.FitsSource(inputFits)
+    sink = ooc.ZarrSink(str(out), source.getBBox(), source.dtype, {}, bandHeight=37)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        task = im.ImageMapReduceTask(makeConfig())
+        with pytest.raises(MapperError, match="planted failure"):
+            ooc.runOutOfCoreDask(task, source, sink, client, bandHeight=37)
+    assert zarrPlanes(out) == before
+    assert sideFiles(tmp_path, "out.zarr") == []
+
+
 def test_no_sparse_file_the_partial_output_holds_its_blocks(tmp_path):
     bbox = im.Box2I(im.Point2I(0, 0), im.Extent2I(300, 200))
     sink = ooc.FitsSink(tmp_path / "o.fits", bbox, np.float32, {})
