@@ -39,10 +39,10 @@ import numpy as np
 
 from ._cells import copyOnWriteCells
 from ._core import Box2I
-from ._image import Exposure, Image, Mask, MaskedImage
 from ._mapper import replicateMapper
 from ._pools import PoolKeeper, ProcessPool, ThreadPool, _Abandon, _asyncRaise, timeoutOutcomes
-from ._task import Struct
+from .image import Exposure, Image, Mask, MaskedImage
+from .task import Struct
 
 _log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ from ._core import Box2I
 from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
-from ._image import Exposure
 from ._mapper import ImageMapper, PassThroughMapper
 from ._pools import PoolKeeper
-from ._psf import psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer
-from ._task import Struct, Task, timeMethod
+from .image import Exposure
+from .image.psf import psfFwhm
+from .task import Struct, Task, timeMethod
 
 
 def _checkPositive(value: float) -> bool:

@@ -43,9 +43,9 @@ import numpy as np
 from . import _core
 from ._core import Box2I, Extent2I, Point2I
 from ._executors import CellFailure, iterOrderedResults, runChunk
-from ._image import Exposure, Mask
 from ._reducer import STITCH_OPERATIONS, cellArrays
-from ._task import Struct
+from .image import Exposure, Mask
+from .task import Struct
 
 # ----------------------------------------------------------------- sources
 
@@ -356,7 +356,8 @@ class FitsSink:
     ) -> None:
         from astropy.io import fits
 
-        from ._image import _card_key, _shifted_wcs
+        from .image._common import shiftedWcs
+        from .image._exposure import cardKey
 
         self.path = os.fspath(path)
         if os.path.exists(self.path) and not overwrite:
@@ -374,7 +375,7 @@ class FitsSink:
             common[f"CRVAL{axis}A"] = float(origin)
         common["WCSNAMEA"] = "PARENT"
         if wcs is not None:
-            common.extend(_shifted_wcs(wcs, -x0, -y0).to_header(relax=True))
+            common.extend(shiftedWcs(wcs, -x0, -y0).to_header(relax=True))
         self._offsets: dict[str, int] = {}
         self._types = {
             "IMAGE": self.dtype.newbyteorder(">"),
@@ -392,7 +393,7 @@ class FitsSink:
                 header["EXTTYPE"] = name
                 if name == "MASK":
                     for pname, bit in sorted(planes.items(), key=lambda kv: kv[1]):
-                        header[_card_key(f"MP_{pname}")] = bit
+                        header[cardKey(f"MP_{pname}")] = bit
                 f.write(header.tostring().encode("ascii"))
                 self._offsets[name] = f.tell()
                 nbytes = width * height * self._types[name].itemsize

@@ -20,9 +20,9 @@ import numpy as np
 
 from . import _core
 from ._core import Box2I
-from ._image import Exposure
 from ._mapper import ImageMapper, ImageMapperConfig
-from ._task import Struct
+from .image import Exposure
+from .task import Struct
 
 
 class RustGaussianConvolveConfig(ImageMapperConfig):

@@ -359,7 +359,7 @@ def _readExposure(path: str, hdu: Any = None, command: str = "run") -> Any:
     has several image HDUs, which one is used."""
     import warnings
 
-    from ._image import Exposure
+    from .image import Exposure
 
     p = Path(path)
     if not p.exists():
@@ -973,7 +973,7 @@ def _writeZarr(exposure: Any, path: str) -> None:
         group.attrs["wcs"] = dict(wcs.to_header(relax=True))
     psf = exposure.getPsf()
     if psf is not None:
-        from ._psf import psfToRecords
+        from .io._psfrecords import psfToRecords
 
         rows, kernels, _ = psfToRecords(psf)
         group.attrs["psf"] = rows

@@ -59,10 +59,10 @@ import lsst.pex.config as pexConfig
 import numpy as np
 
 from ._core import Box2I, Extent2I, Point2D, Point2I
-from ._image import Exposure, Image
 from ._mapper import ImageMapper, ImageMapperConfig
-from ._psf import DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole
-from ._task import Struct
+from .image import Exposure, Image
+from .image.psf import DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole
+from .task import Struct
 
 # ---------------------------------------------------------------------------
 # numerical helpers

@@ -23,7 +23,7 @@ import imagemapper as im
 from fault_mappers import HangMapper
 from imagemapper.testing import assertExposuresEqual
 
-TESTS = str(Path(__file__).parent)
+TESTS = str(Path(__file__).resolve().parents[1])  # the suite root: fault_mappers
 
 COMMON = """
 import json, os, signal, sys, threading, time, logging

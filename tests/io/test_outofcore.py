@@ -6,7 +6,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,10 +171,10 @@ print(base, peak, res.numCells, res.maxCellsHeld)
 """
 
 
-def test_memory_stays_bounded_for_an_image_larger_than_the_cap(tmp_path):
+def test_memory_stays_bounded_for_an_image_larger_than_the_cap(tmp_path, testsDir):
     w, h = 6000, 4000  # 24M pixels: 288 MB of image + mask + variance
     script = MEMORY_SCRIPT.format(
-        testsDir=str(Path(__file__).parent),
+        testsDir=testsDir,
         w=w,
         h=h,
         inPath=str(tmp_path / "big.fits"),
