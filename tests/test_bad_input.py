@@ -122,6 +122,7 @@ RANGED_FIELDS = [
     (im.ImageMapReduceConfig, "cellSizeX", "(0, inf)", [0.0, -1.0], [1e-3, 64.0]),
     (im.ImageMapReduceConfig, "borderSizeY", "[0, inf)", [-0.5], [0.0, 3.0]),
     (im.ImageMapReduceConfig, "numWorkers", "[0, inf)", [-1], [0, 3]),
+    (im.ImageMapReduceConfig, "cellTimeout", "(0, inf)", [0.0, -1.0], [0.5, 2.5]),
     (im.ImageMapReduceConfig, "maxCellsInFlight", "[0, inf)", [-3], [0, 8]),
     (im.ImageReducerConfig, "blendMaxRampFraction", "(0, 1]", [0.0, -0.1, 1.01], [1e-6, 1.0]),
     (im.RustGaussianConvolveConfig, "sigma", "(0, inf)", [0.0, -1.0], [0.1, 5.0]),

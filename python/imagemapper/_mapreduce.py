@@ -15,6 +15,7 @@ import inspect
 import math
 import sys
 import time
+import weakref
 from collections.abc import Generator
 from typing import Any, ClassVar, cast
 
@@ -27,6 +28,7 @@ from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
 from ._mapper import ImageMapper, PassThroughMapper
+from ._pools import PoolKeeper
 from ._reducer import STITCH_OPERATIONS, ImageReducer
 from .image import Exposure
 from .image.psf import psfFwhm
@@ -188,6 +190,17 @@ class ImageMapReduceConfig(pexConfig.Config):
         min=0,
         note="0 = four chunks per worker",
     )
+    cellTimeout = RangeField(
+        dtype=float,
+        doc="Seconds mapper.run may take on one cell; None = no limit. A cell that takes longer "
+        "is stopped and counts as failed: a MapperError under onMapperError='raise', a "
+        "masked cell under 'mask' (see docs/reliability.md).",
+        optional=True,
+        default=None,
+        min=0.0,
+        inclusiveMin=False,
+        note="None = no limit",
+    )
     daskScheduler = pexConfig.Field(
         dtype=str,
         doc="Address of a dask.distributed scheduler for backend='dask' when no client is "
@@ -301,6 +314,10 @@ class ImageMapReduceTask(Task):
         self._gridKey: tuple | None = None
         self._generatedBoxes: tuple[list, list] | None = None
         self.client = client
+        # The processes backend's pool stays warm between runs (closed by
+        # close(), a with block, when the task is collected, or at exit).
+        self._poolKeeper = PoolKeeper()
+        weakref.finalize(self, self._poolKeeper.close)
         target = self.config.mapper.target
         if target is ImageMapper:
             # The default target is the abstract base: run its documented
@@ -320,6 +337,24 @@ class ImageMapReduceTask(Task):
         else:
             self.makeSubtask("mapper")
         self.makeSubtask("reducer")
+
+    # ------------------------------------------------------------ lifetime
+
+    def close(self) -> None:
+        """Stop the worker processes the ``processes`` backend keeps warm
+        between runs and release their shared copy of the input.
+
+        The task stays usable: a later run starts a new pool. Also done by a
+        ``with task:`` block, when the task is garbage-collected, and at
+        interpreter exit.
+        """
+        self._poolKeeper.close()
+
+    def __enter__(self) -> ImageMapReduceTask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ---------------------------------------------------------------- grid
 
@@ -474,6 +509,7 @@ class ImageMapReduceTask(Task):
         "onMapperError",
         "progress",
         "maxCellsInFlight",
+        "cellTimeout",
     )
 
     @timeMethod
@@ -489,7 +525,7 @@ class ImageMapReduceTask(Task):
             ``doClone`` (hand the mapper eager deep copies of the cells
             instead of copy-on-write cells), and the per-call overrides of the execution
             config fields ``backend``, ``numWorkers``, ``onMapperError``,
-            ``progress`` and ``maxCellsInFlight``. ``forceEvenSized`` makes
+            ``progress``, ``maxCellsInFlight`` and ``cellTimeout``. ``forceEvenSized`` makes
             every box even-sized and is also passed to the mapper, as in LSST.
 
         Returns
@@ -503,7 +539,9 @@ class ImageMapReduceTask(Task):
         Raises
         ------
         MapperError
-            When ``mapper.run`` raises on a cell and ``onMapperError='raise'``.
+            When ``mapper.run`` raises on a cell, or runs past
+            ``cellTimeout`` (the cause is then a `TimeoutError`), and
+            ``onMapperError='raise'``.
         """
         opts = self._executionOptions(kwargs)
         doClone = bool(kwargs.pop("doClone", False))
@@ -601,6 +639,15 @@ class ImageMapReduceTask(Task):
         m = opts["maxCellsInFlight"]
         if not isinstance(m, int) or isinstance(m, bool) or m < 0:
             raise ValueError(f"maxCellsInFlight={m!r} must be an integer >= 0 (0 = automatic)")
+        t = opts["cellTimeout"]
+        if t is not None and (
+            not isinstance(t, (int, float))
+            or isinstance(t, bool)
+            or not (math.isfinite(t) and t > 0)
+        ):
+            raise ValueError(
+                f"cellTimeout={t!r} must be a finite number of seconds > 0, or None for no limit"
+            )
         return opts
 
     def _cellList(self, exposure: Exposure, forceEvenSized: bool) -> list[tuple[int, Box2I, Box2I]]:
@@ -656,6 +703,8 @@ class ImageMapReduceTask(Task):
             onChunkDone=bar.update if bar is not None else None,
             stats=stats,
             log=self.log,
+            cellTimeout=opts["cellTimeout"],
+            poolKeeper=self._poolKeeper,
         )
         try:
             yield from gen
@@ -663,6 +712,7 @@ class ImageMapReduceTask(Task):
             gen.close()
             self.metadata["maxCellsHeld"] = stats.maxHeld
             self.metadata["workerRestarts"] = stats.retries
+            self.metadata["numTimedOutCells"] = stats.timeouts
 
     def _sortOutcomes(
         self, batch: list, failures: list[CellFailure], policy: str
