@@ -123,7 +123,7 @@ def test_results_held_are_bounded(monkeypatch):
     md = task.metadata
     assert md["maxCellsHeld"] <= bound
     # Live results: those in flight plus the batch being stitched.
-    from imagemapper._executors import chooseChunkSize
+    from imagemapper.mapreduce._executors import chooseChunkSize
 
     chunk = chooseChunkSize(nCells, 4)
     assert COUNTER.maxAlive <= bound + chunk

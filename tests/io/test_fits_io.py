@@ -28,7 +28,7 @@ from astropy.wcs import WCS
 
 import imagemapper as im
 from imagemapper import Box2I, Extent2I, Point2I
-from imagemapper._fitsio import FitsFormatError
+from imagemapper.io._fits import FitsFormatError
 
 ASTROPY = Path(astropy.__file__).parent
 FITS_DATA = ASTROPY / "io" / "fits" / "tests" / "data"
@@ -284,7 +284,7 @@ def test_inconsistent_files_are_refused_by_both_readers(tmp_path, reader):
 
 TRUNCATED_SCRIPT = """
 import sys, imagemapper as im
-from imagemapper._fitsio import FitsFormatError
+from imagemapper.io._fits import FitsFormatError
 path, which = sys.argv[1], sys.argv[2]
 try:
     if which == "readFits":

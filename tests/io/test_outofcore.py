@@ -14,7 +14,7 @@ import imagemapper as im
 from imagemapper.testing import assertExposuresEqual
 from mappers_for_tests import MeanOfExpandedMapper
 
-ooc = pytest.importorskip("imagemapper._outofcore")
+ooc = pytest.importorskip("imagemapper.mapreduce._outofcore")
 
 
 def makeExposure(w=300, h=410, seed=2):

@@ -25,8 +25,8 @@ from astropy.io import fits
 
 import imagemapper as im
 from imagemapper import _outofcore as ooc
-from imagemapper._executors import MapperError
-from imagemapper._output import OutputLockedError
+from imagemapper.io._output import OutputLockedError
+from imagemapper.mapreduce._executors import MapperError
 from output_mappers_for_tests import FailBelowMapper
 
 HERE = Path(__file__).resolve().parent  # subprocess scripts import this module

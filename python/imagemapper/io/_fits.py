@@ -58,8 +58,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .image import Exposure
-from .image._common import (
+from ..image import Exposure
+from ..image._common import (
     asXY,
     floatImageArray,
     int32MaskArray,
@@ -67,7 +67,7 @@ from .image._common import (
     shiftedWcs,
     validatePlanes,
 )
-from .image._exposure import cardKey
+from ..image._exposure import cardKey
 
 if TYPE_CHECKING:
     from astropy.io import fits
@@ -774,7 +774,7 @@ def openFits(path: str) -> Any:
 
 def readPsf(hdul: Any, layout: FitsLayout) -> Any:
     """The PSF stored in the file's ``PSF`` table and ``PSF_KERNEL`` images, or `None`."""
-    from .io._psfrecords import psfFromRecords
+    from ._psfrecords import psfFromRecords
 
     table = next((i for i in layout.psfHdus if _hduName(hdul[i], i) == "PSF"), None)
     if table is None:
@@ -1012,7 +1012,7 @@ def psfHdus(psf: Any) -> tuple[list[Any], list[str]]:
     """The ``PSF`` table HDU and ``PSF_KERNEL`` image HDUs of ``psf``, and notes."""
     from astropy.io import fits
 
-    from .io._psfrecords import psfToRecords
+    from ._psfrecords import psfToRecords
 
     rows, kernels, notes = psfToRecords(psf)
     columns = []
@@ -1043,7 +1043,7 @@ def psfHdus(psf: Any) -> tuple[list[Any], list[str]]:
 
 
 def _version() -> str:
-    from . import _core
+    from .. import _core
 
     return str(_core.__version__)
 
@@ -1127,7 +1127,7 @@ def provenance(
     ``HISTORY`` lines: the command, every override given and every config
     field's value, so that a FITS reader sees the whole configuration.
     """
-    from ._configdoc import configLines
+    from ..task._configdoc import configLines
 
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     out: dict[str, Any] = {"IM_VERS": _version(), "IM_DATE": now.isoformat()}
@@ -1264,7 +1264,7 @@ def fromNDData(cls: type[Exposure], nddata: NDData) -> Any:
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from .image.psf import KernelPsf
+    from ..image.psf import KernelPsf
 
     data = np.asarray(nddata.data)
     meta = nddata.meta if nddata.meta is not None else {}

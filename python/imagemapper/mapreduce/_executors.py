@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
+from .._core import Box2I
+from ..image import Exposure, Image, Mask, MaskedImage
+from ..task import Struct
 from ._cells import copyOnWriteCells
-from ._core import Box2I
 from ._mapper import replicateMapper
 from ._pools import PoolKeeper, ProcessPool, ThreadPool, _Abandon, _asyncRaise, timeoutOutcomes
-from .image import Exposure, Image, Mask, MaskedImage
-from .task import Struct
 
 _log = logging.getLogger(__name__)
 

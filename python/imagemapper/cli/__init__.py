@@ -49,7 +49,7 @@ _HDU_HELP = (
 
 def _reduceOps() -> tuple[str, ...]:
     """The reducer's reduceOperation choices that make sense from the command line."""
-    from ._reducer import ImageReducerConfig
+    from ..mapreduce._reducer import ImageReducerConfig
 
     allowed = cast(Any, ImageReducerConfig.reduceOperation).allowed
     return tuple(k for k in allowed if k is not None and k != "coaddPsf")
@@ -249,8 +249,8 @@ def loadMapperClass(spec: str) -> type:
     """
     import inspect
 
-    from . import mappers as builtin
-    from ._mapper import ImageMapper
+    from .. import mappers as builtin
+    from ..mapreduce._mapper import ImageMapper
 
     spec = spec.strip()
     if ":" in spec:
@@ -359,7 +359,7 @@ def _readExposure(path: str, hdu: Any = None, command: str = "run") -> Any:
     has several image HDUs, which one is used."""
     import warnings
 
-    from .image import Exposure
+    from ..image import Exposure
 
     p = Path(path)
     if not p.exists():
@@ -552,7 +552,7 @@ def _addGridOptions(p: argparse.ArgumentParser) -> None:
 
 def buildParser() -> argparse.ArgumentParser:
     """The argument parser of the ``imagemapper`` command."""
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="imagemapper",
@@ -733,7 +733,7 @@ def buildParser() -> argparse.ArgumentParser:
 
 
 def _passThroughMapper() -> type:
-    from ._mapper import ImageMapper
+    from ..mapreduce._mapper import ImageMapper
 
     class GridOnlyMapper(ImageMapper):
         """Placeholder mapper for ``imagemapper grid`` (never run)."""
@@ -749,7 +749,7 @@ def _passThroughMapper() -> type:
 def _makeConfig(args: argparse.Namespace, mapperClass: type) -> Any:
     import lsst.pex.config as pexConfig
 
-    from ._mapreduce import ImageMapReduceConfig
+    from ..mapreduce._task import ImageMapReduceConfig
 
     config = ImageMapReduceConfig()
     config.mapper.retarget(mapperClass)
@@ -802,14 +802,14 @@ def _boxText(box: Any) -> str:
 
 
 def _showConfig(config: Any) -> int:
-    from ._configdoc import configLines
+    from ..task._configdoc import configLines
 
     print("\n".join(configLines(config, markRequired=True)))
     return 0
 
 
 def _cmdGrid(args: argparse.Namespace) -> int:
-    from ._mapreduce import ImageMapReduceTask
+    from ..mapreduce._task import ImageMapReduceTask
 
     mapperClass = loadMapperClass(args.mapper) if args.mapper else _passThroughMapper()
     config = _makeConfig(args, mapperClass)
@@ -852,8 +852,8 @@ def _cmdGrid(args: argparse.Namespace) -> int:
         _checkPlotName(args.plot)
         out = _checkOutput(args.plot, overwrite=True)
         try:
+            from ..mapreduce._plot import _matplotlib, plotBoxes
             from ._demo import _previewArray
-            from ._plot import _matplotlib, plotBoxes
 
             plt = _matplotlib()
         except ImportError as err:
@@ -882,7 +882,7 @@ def _resultTable(results: Sequence[Any]) -> Any:
 
     from astropy.table import Table
 
-    from ._core import Box2I
+    from .._core import Box2I
 
     rows: list[dict[str, Any]] = []
     for i, res in enumerate(results):
@@ -915,7 +915,7 @@ def _resultTable(results: Sequence[Any]) -> Any:
 
 def _checkBorder(task: Any, exposure: Any, nCells: int) -> Any:
     """Run ``task.checkBorder`` and print what it found."""
-    from ._executors import MapperError
+    from ..mapreduce._executors import MapperError
 
     try:
         res = task.checkBorder(exposure, nCells=nCells)
@@ -935,7 +935,7 @@ def _checkBorder(task: Any, exposure: Any, nCells: int) -> Any:
 
 
 def _numWorkers(config: Any) -> int:
-    from ._mapreduce import _usableCpus
+    from ..mapreduce._task import _usableCpus
 
     return int(config.numWorkers) or _usableCpus()
 
@@ -974,7 +974,7 @@ def _writeOutput(exposure: Any, out: Path, kind: str, overwrite: bool) -> None:
     if kind == "fits":
         exposure.writeFits(out, overwrite=overwrite)
         return
-    from ._fitsio import publishDirectory
+    from ..io._fits import publishDirectory
 
     publishDirectory(out, lambda tmp: _writeZarr(exposure, tmp), overwrite)
 
@@ -984,7 +984,7 @@ def _writeZarr(exposure: Any, path: str) -> None:
     WCS header and PSF description as attributes."""
     import json
 
-    from ._outofcore import ZarrSink, _zarr
+    from ..mapreduce._outofcore import ZarrSink, _zarr
 
     ZarrSink.fromExposure(path, exposure, bandHeight=max(1, min(256, exposure.getHeight())))
     group = _zarr().open_group(path, mode="r+")
@@ -995,7 +995,7 @@ def _writeZarr(exposure: Any, path: str) -> None:
         group.attrs["wcs"] = dict(wcs.to_header(relax=True))
     psf = exposure.getPsf()
     if psf is not None:
-        from .io._psfrecords import psfToRecords
+        from ..io._psfrecords import psfToRecords
 
         rows, kernels, _ = psfToRecords(psf)
         group.attrs["psf"] = rows
@@ -1005,7 +1005,7 @@ def _writeZarr(exposure: Any, path: str) -> None:
 
 def _inputHdu(path: str, hdu: Any) -> str:
     """The HDU that was read, as ``NAME,VER (index i)``."""
-    from ._fitsio import openFits, planLayout
+    from ..io._fits import openFits, planLayout
 
     with openFits(path) as hdul:
         image = planLayout(hdul, path, hdu).image
@@ -1013,10 +1013,10 @@ def _inputHdu(path: str, hdu: Any) -> str:
 
 
 def _cmdRun(args: argparse.Namespace) -> int:
+    from ..io._fits import addProvenance, provenance
+    from ..mapreduce._executors import MapperError
+    from ..mapreduce._task import ImageMapReduceTask
     from ._demo import localDaskClient
-    from ._executors import MapperError
-    from ._fitsio import addProvenance, provenance
-    from ._mapreduce import ImageMapReduceTask
 
     mapperClass = loadMapperClass(args.mapper)
     config = _makeConfig(args, mapperClass)
@@ -1069,7 +1069,7 @@ def _cmdRun(args: argparse.Namespace) -> int:
         if out is None:
             table.pprint_all()
         else:
-            from ._fitsio import publishFile
+            from ..io._fits import publishFile
 
             try:  # atomically, as every output: complete, or the previous file untouched
                 publishFile(out, lambda tmp: table.write(tmp, overwrite=True), overwrite=True)
@@ -1104,11 +1104,11 @@ def _runOutOfCore(
     args: argparse.Namespace, config: Any, mapperClass: type, kind: str, out: Path
 ) -> int:
     """``run --out-of-core``: `runOutOfCore` from a `FitsSource` into OUT."""
-    from ._executors import MapperError
-    from ._fitsio import addProvenance, provenance
-    from ._mapreduce import ImageMapReduceTask
-    from ._outofcore import FitsSource, runOutOfCore
-    from ._output import sideName
+    from ..io._fits import addProvenance, provenance
+    from ..io._output import sideName
+    from ..mapreduce._executors import MapperError
+    from ..mapreduce._outofcore import FitsSource, runOutOfCore
+    from ..mapreduce._task import ImageMapReduceTask
 
     if config.backend not in ("serial", "threads"):
         raise CliError(
