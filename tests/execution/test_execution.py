@@ -99,7 +99,7 @@ def test_none_reduce_keeps_cell_order_with_threads():
 
 
 def test_results_held_are_bounded(monkeypatch):
-    from imagemapper import _reducer
+    from imagemapper.mapreduce import _reducer
 
     slowAdd = _reducer._Stitcher.add
 

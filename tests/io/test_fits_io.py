@@ -423,7 +423,7 @@ def test_disk_full_keeps_the_previous_good_file(tmp_path):
 KILL_SCRIPT = """
 import os, sys, time
 import numpy as np, imagemapper as im
-from imagemapper import _fitsio
+from imagemapper.io import _fits as _fitsio
 real = os.fsync
 def slow(fd):
     real(fd)

@@ -139,7 +139,7 @@ MEMORY_SCRIPT = """
 import resource, sys, numpy as np
 sys.path.insert(0, {testsDir!r})
 import imagemapper as im
-from imagemapper import _outofcore as ooc
+from imagemapper.mapreduce import _outofcore as ooc
 from mappers_for_tests import AddOneMapper
 
 W, H = {w}, {h}

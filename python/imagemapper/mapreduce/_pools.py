@@ -277,7 +277,7 @@ def _workerMain(conn: Any, alive: Any) -> None:
     ``("start", taskId, monotonic time)`` (for timed chunks),
     ``("done", taskId, outcomes)``, ``("error", taskId, exception)``.
     """
-    from .. import _executors as ex
+    from . import _executors as ex
 
     # Ctrl-C in a terminal reaches the whole process group: the parent
     # decides what stops (it kills its workers when it is interrupted).
@@ -432,7 +432,7 @@ class ProcessPool:
         TypeError
             When the mapper does not pickle.
         """
-        from .. import _executors as ex
+        from . import _executors as ex
 
         assert not self.closed
         self._timeout = cellTimeout
@@ -645,7 +645,7 @@ class ProcessPool:
         w.started = None
 
     def _died(self, w: _Proc, starting: bool) -> None:
-        from .. import _executors as ex
+        from . import _executors as ex
 
         self._workers.remove(w)
         self._reap(w)

@@ -74,14 +74,25 @@ def _default(config: Any, name: str, field: Any) -> str:
 
 
 def _publicName(cls: type) -> str:
-    """``imagemapper.Name`` for a class exported by the package, else its full path."""
-    import imagemapper
+    """The shortest public path of ``cls``: ``imagemapper.Name`` or
+    ``imagemapper.mappers.Name`` for a class the package exports, else its
+    full path."""
+    import importlib
 
-    if (
-        cls.__module__.startswith("imagemapper.")
-        and getattr(imagemapper, cls.__name__, None) is cls
-    ):
-        return f"imagemapper.{cls.__name__}"
+    parts = cls.__module__.split(".")
+    public = []
+    for part in parts:
+        if part.startswith("_"):
+            break
+        public.append(part)
+    for n in range(1, len(public) + 1):
+        name = ".".join(public[:n])
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - a public parent always imports
+            continue
+        if getattr(module, cls.__name__, None) is cls:
+            return f"{name}.{cls.__name__}"
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -158,7 +169,7 @@ def configLines(config: Any, prefix: str = "", *, markRequired: bool = False) ->
 def _main(argv: list[str]) -> int:
     text = configReferenceMarkdown()
     if "--write" in argv:
-        path = Path(__file__).resolve().parents[2] / "docs" / "config-reference.md"
+        path = Path(__file__).resolve().parents[3] / "docs" / "config-reference.md"
         path.write_text(text)
         print(f"wrote {path}")
     else:
