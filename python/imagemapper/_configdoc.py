@@ -92,6 +92,8 @@ def _doc(field: Any) -> str:
             f"`{k}`: {' '.join(str(v).split())}" for k, v in field.allowed.items() if k is not None
         )
         doc = f"{doc} Allowed: {choices}."
+    if isinstance(field, pexConfig.RangeField):
+        doc = f"{doc} Range: `{field.rangeString}`."
     if getattr(field, "optional", False):
         doc = f"{doc} (optional)"
     return doc.replace("|", "\\|")

@@ -934,11 +934,15 @@ def publishFile(
             else:
                 os.unlink(tmp)
         _fsyncDirectory(directory)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(err, OSError) and not isinstance(err, FileExistsError):
+            from ._output import namedOSError
+
+            raise namedOSError(err, target, "cannot write the file") from err
         raise
 
 

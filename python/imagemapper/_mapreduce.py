@@ -22,6 +22,7 @@ from typing import Any, ClassVar, cast
 import lsst.pex.config as pexConfig
 
 from . import _core
+from ._configfields import RangeField
 from ._core import Box2I
 from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
@@ -32,74 +33,6 @@ from ._reducer import STITCH_OPERATIONS, ImageReducer
 from .image import Exposure
 from .image.psf import psfFwhm
 from .task import Struct, Task, timeMethod
-
-
-def _checkPositive(value: float) -> bool:
-    return value is not None and math.isfinite(value) and value > 0
-
-
-def _checkNonNegative(value: float) -> bool:
-    return value is not None and math.isfinite(value) and value >= 0
-
-
-class _Field(pexConfig.Field):
-    """A `lsst.pex.config.Field` whose rejection message says what is allowed.
-
-    pex_config's own message for a failed ``check`` is only "Value 0.0 is not
-    a valid value"; this one adds ``expected`` ("a finite number > 0"), so
-    that the `~lsst.pex.config.FieldValidationError` names the field, the bad
-    value and the allowed range.
-    """
-
-    def __init__(
-        self,
-        doc: str,
-        dtype: type,
-        default: Any,
-        check: Any,
-        expected: str,
-        optional: bool = False,
-    ) -> None:
-        from lsst.pex.config.callStack import getStackFrame
-
-        self.expected = expected
-        if dtype not in self.supportedTypes:
-            raise ValueError(f"Unsupported Field dtype {dtype}")
-        # As Field.__init__, but recording the config class body (our
-        # caller) as the field's definition.
-        self._setup(
-            doc=doc,
-            dtype=dtype,
-            default=default,
-            check=check,
-            optional=optional,
-            source=getStackFrame(),
-            deprecated=None,
-        )
-
-    def _rejection(self, value: Any) -> str:
-        return f"Value {value!r} is not allowed; expected {self.expected}"
-
-    def _validateValue(self, value: Any) -> None:
-        if (
-            value is not None
-            and isinstance(value, self.dtype)
-            and self.check is not None
-            and not self.check(value)
-        ):
-            raise ValueError(self._rejection(value))
-        super()._validateValue(value)
-
-    def validate(self, instance: Any) -> None:
-        value = self.__get__(instance)
-        if value is not None and self.check is not None and not self.check(value):
-            raise pexConfig.FieldValidationError(self, instance, self._rejection(value))
-        super().validate(instance)
-
-
-# Error messages name the field class: read "Field 'cellSizeX' failed validation".
-_Field.__name__ = _Field.__qualname__ = "Field"
-
 
 #: The choices of ``edgeModeX`` / ``edgeModeY``: those of ``edgeMode``.
 _AXIS_EDGE_MODES = {k: f"as edgeMode {k!r}" for k in EDGE_MODES}
@@ -130,49 +63,53 @@ class ImageMapReduceConfig(pexConfig.Config):
         optional=True,
         default=None,
     )
-    cellSizeX = _Field(
+    cellSizeX = RangeField(
         dtype=float,
         doc="Cell width in pixels (× PSF FWHM when scaleByFwhm).",
         default=10.0,
-        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    cellSizeY = _Field(
+    cellSizeY = RangeField(
         dtype=float,
         doc="Cell height in pixels (× PSF FWHM when scaleByFwhm).",
         default=10.0,
-        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    gridStepX = _Field(
+    gridStepX = RangeField(
         dtype=float,
         doc="Distance between cell centres in x (× FWHM when scaleByFwhm); "
         "ignored when adjustGridOption is 'spacing'.",
         default=10.0,
-        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    gridStepY = _Field(
+    gridStepY = RangeField(
         dtype=float,
         doc="Distance between cell centres in y (see gridStepX).",
         default=10.0,
-        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    borderSizeX = _Field(
+    borderSizeX = RangeField(
         dtype=float,
         doc="Extra pixels on each side of a cell in x, for the expanded cell "
         "(× FWHM when scaleByFwhm).",
         default=5.0,
-        expected="a finite number >= 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkNonNegative,
+        min=0.0,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    borderSizeY = _Field(
+    borderSizeY = RangeField(
         dtype=float,
         doc="Extra pixels on each side of a cell in y (see borderSizeX).",
         default=5.0,
-        expected="a finite number >= 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkNonNegative,
+        min=0.0,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
     adjustGridOption = pexConfig.ChoiceField(
         dtype=str,
@@ -221,12 +158,12 @@ class ImageMapReduceConfig(pexConfig.Config):
             "dask": "a dask.distributed cluster (a client passed to the task, or daskScheduler)",
         },
     )
-    numWorkers = _Field(
+    numWorkers = RangeField(
         dtype=int,
         doc="Number of workers (threads/processes) and stitching threads; 0 = all usable CPUs.",
         default=0,
-        expected="an integer >= 0 (0 = all usable CPUs)",
-        check=lambda n: n is not None and n >= 0,
+        min=0,
+        note="0 = all usable CPUs",
     )
     onMapperError = pexConfig.ChoiceField(
         dtype=str,
@@ -245,23 +182,24 @@ class ImageMapReduceConfig(pexConfig.Config):
         optional=True,
         default=None,
     )
-    maxCellsInFlight = _Field(
+    maxCellsInFlight = RangeField(
         dtype=int,
         doc="Most cells submitted to workers but not yet stitched, which bounds the memory "
         "held by results; 0 = four chunks per worker.",
         default=0,
-        expected="an integer >= 0 (0 = four chunks per worker)",
-        check=lambda n: n is not None and n >= 0,
+        min=0,
+        note="0 = four chunks per worker",
     )
-    cellTimeout = _Field(
+    cellTimeout = RangeField(
         dtype=float,
         doc="Seconds mapper.run may take on one cell; None = no limit. A cell that takes longer "
         "is stopped and counts as failed: a MapperError under onMapperError='raise', a "
         "masked cell under 'mask' (see docs/reliability.md).",
         optional=True,
         default=None,
-        expected="a finite number of seconds > 0, or None for no limit",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="None = no limit",
     )
     daskScheduler = pexConfig.Field(
         dtype=str,
@@ -703,7 +641,9 @@ class ImageMapReduceTask(Task):
             raise ValueError(f"maxCellsInFlight={m!r} must be an integer >= 0 (0 = automatic)")
         t = opts["cellTimeout"]
         if t is not None and (
-            not isinstance(t, (int, float)) or isinstance(t, bool) or not _checkPositive(t)
+            not isinstance(t, (int, float))
+            or isinstance(t, bool)
+            or not (math.isfinite(t) and t > 0)
         ):
             raise ValueError(
                 f"cellTimeout={t!r} must be a finite number of seconds > 0, or None for no limit"

@@ -18,6 +18,7 @@ import lsst.pex.config as pexConfig
 import numpy as np
 
 from . import _core
+from ._configfields import RangeField
 from ._core import Box2I
 from .image import Exposure, Image
 from .image.psf import CoaddPsf
@@ -73,12 +74,14 @@ class ImageReducerConfig(pexConfig.Config):
             "gaussian": "Gaussian step, p(u) = Phi(6 (u - 1/2))",
         },
     )
-    blendMaxRampFraction = pexConfig.Field(
+    blendMaxRampFraction = RangeField(
         dtype=float,
         doc="'weighted': largest ramp width as a fraction of the cell's width (height). Each "
         "ramp spans the overlap with the neighbouring cells on that edge, capped by this.",
         default=0.5,
-        check=lambda v: v is not None and 0 < v <= 1,
+        min=0.0,
+        max=1.0,
+        inclusiveMin=False,
     )
     blendInverseVariance = pexConfig.Field(
         dtype=bool,

@@ -393,7 +393,8 @@ def test_bad_execution_options_are_clear():
         task.run(makeExposure(), backend="gpu")
     with pytest.raises(ValueError, match="numWorkers=-1"):
         task.run(makeExposure(), numWorkers=-1)
-    # backend='dask' without a client: tests/mapreduce/test_facade.py (this module keeps one).
+    # backend='dask' without a client: tests/mapreduce/test_facade.py
+    # (this module keeps one running).
 
 
 INTERRUPT_SCRIPT = """

@@ -145,13 +145,13 @@ from mappers_for_tests import AddOneMapper
 W, H = {w}, {h}
 bbox = im.Box2I(im.Point2I(0, 0), im.Extent2I(W, H))
 # Write the input band by band: it is never whole in memory.
-sink = ooc.FitsSink({inPath!r}, bbox, np.float32, im.Mask(1, 1).getMaskPlaneDict())
-for y in range(0, H, 256):
-    h = min(256, H - y)
-    rows = np.arange(y, y + h, dtype=np.float32)[:, None]
-    img = rows * 0.001 + np.arange(W, dtype=np.float32)[None, :] * 0.0001
-    sink.writeBand(im.Box2I(im.Point2I(0, y), im.Extent2I(W, h)), img,
-                   np.zeros((h, W), np.int32), np.ones((h, W), np.float32))
+with ooc.FitsSink({inPath!r}, bbox, np.float32, im.Mask(1, 1).getMaskPlaneDict()) as sink:
+    for y in range(0, H, 256):
+        h = min(256, H - y)
+        rows = np.arange(y, y + h, dtype=np.float32)[:, None]
+        img = rows * 0.001 + np.arange(W, dtype=np.float32)[None, :] * 0.0001
+        sink.writeBand(im.Box2I(im.Point2I(0, y), im.Extent2I(W, h)), img,
+                       np.zeros((h, W), np.int32), np.ones((h, W), np.float32))
 del sink, img
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 c = im.ImageMapReduceConfig()
