@@ -456,7 +456,7 @@ def iterOrderedResults(
             stats.timeouts += 1
 
         tpool = ThreadPool(
-            mappers,
+            mappers[: max(1, len(chunks))],  # no idle threads (numWorkers may be absurd)
             runOne,
             cellTimeout,
             lambda old: _replacementMapper(mapper, old, log),
@@ -470,6 +470,7 @@ def iterOrderedResults(
         return
 
     if backend == "processes":
+        nWorkers = max(1, min(nWorkers, len(chunks)))  # no idle processes
         if poolKeeper is not None:
             ppool, warm = poolKeeper.acquire(nWorkers)
         else:

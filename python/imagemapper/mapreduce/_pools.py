@@ -56,6 +56,10 @@ DEPTH = 2
 _POLL = 0.25
 
 
+#: How long closing a thread pool waits for its threads to end (seconds).
+_GRACE = 0.25
+
+
 class _Abandon(BaseException):
     """Raised asynchronously in a worker thread that was given up on (a
     timed-out cell, an interrupted run). A `BaseException`, so that a
@@ -246,6 +250,13 @@ class ThreadPool:
                     _asyncRaise(w.thread)
         for _ in workers:
             self._queue.put(None)
+        # Threads that stop promptly are gone when run() returns; one stuck
+        # in a mapper is left behind after a short grace (it is a daemon).
+        deadline = time.monotonic() + _GRACE
+        me = threading.current_thread()
+        for w in workers:
+            if w.thread is not None and w.thread is not me:
+                w.thread.join(max(0.0, deadline - time.monotonic()))
 
 
 # ---------------------------------------------------------------- processes

@@ -1,0 +1,87 @@
+"""Where the process backend's time goes: CPU seconds per run, parent and workers.
+
+    python benchmarks/process_cpu.py [--size 4096] [--reps 3] [--workload W2c]
+
+Runs the workload serially and on the warm process pool (2 workers), in
+alternating rounds, and reports per run the wall time and the CPU time of
+the parent (``time.process_time``) and of each worker (``/proc/PID/stat``,
+Linux). On a shared machine wall time depends on the other load; CPU time
+much less: ``serial CPU ÷ (total processes CPU ÷ 2)`` is the speed-up the
+process backend would reach on two otherwise idle cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+import workloads as wl  # noqa: E402
+
+import imagemapper as im  # noqa: E402
+
+
+def _cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--workload", default="W2c")
+    args = ap.parse_args()
+    w = wl.WORKLOADS[args.workload]
+    rng = np.random.default_rng(0)
+    exp = im.Exposure.fromArrays(rng.normal(size=(args.size, args.size)).astype(np.float32))
+    serial, procs = wl.makeTask(w), wl.makeTask(w)
+    ref = serial.run(exp, backend="serial").exposure
+    t0 = time.perf_counter()
+    out = procs.run(exp, backend="processes", numWorkers=2).exposure  # starts the pool
+    print(f"first processes run (pool start-up): {time.perf_counter() - t0:.2f} s")
+    assert np.array_equal(out.image.array, ref.image.array, equal_nan=True)
+    rows: dict[str, list[tuple[float, float, float]]] = {"serial": [], "processes(2)": []}
+    for _ in range(args.reps):
+        for name in rows:
+            pids = [] if name == "serial" else _workerPids(procs)
+            w0 = [_cpu(p) for p in pids]
+            c0, t0 = time.process_time(), time.perf_counter()
+            if name == "serial":
+                serial.run(exp, backend="serial")
+            else:
+                procs.run(exp, backend="processes", numWorkers=2)
+            wall, parent = time.perf_counter() - t0, time.process_time() - c0
+            workers = sum(_cpu(p) for p in pids) - sum(w0)
+            rows[name].append((wall, parent, workers))
+    print(f"{args.workload}, {args.size}², median of {args.reps} alternating rounds:")
+    print("| run | wall | parent CPU | workers CPU | total CPU |")
+    print("|---|---|---|---|---|")
+    med = {}
+    for name, r in rows.items():
+        wall, parent, workers = (statistics.median(x[i] for x in r) for i in range(3))
+        med[name] = (wall, parent + workers)
+        total = parent + workers
+        print(f"| {name} | {wall:.3f} s | {parent:.3f} s | {workers:.3f} s | {total:.3f} s |")
+    sw, sc = med["serial"]
+    pw, pc = med["processes(2)"]
+    print(f"wall ratio serial ÷ processes(2): {sw / pw:.2f}×")
+    print(f"idle-2-core bound, serial CPU ÷ (processes CPU ÷ 2): {sc / (pc / 2):.2f}×")
+    procs.close()
+    return 0
+
+
+def _workerPids(task: im.ImageMapReduceTask) -> list[int]:
+    pool = task._poolKeeper.pool
+    return [] if pool is None else [w.proc.pid for w in pool._workers]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
