@@ -537,7 +537,7 @@ def runDemo(
     files: list[Path] = []
     t2 = time.perf_counter()
     if writeFits:
-        from ..io._fits import addProvenance, provenance
+        from ..io._fitswrite import addProvenance, provenance
 
         exposure.metadata["HISTORY"] = [
             f"imagemapper demo input: {size} x {size} synthetic exposure, seed {seed}, "

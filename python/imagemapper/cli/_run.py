@@ -90,7 +90,7 @@ def _writeOutput(exposure: Any, out: Path, kind: str, overwrite: bool) -> None:
     if kind == "fits":
         exposure.writeFits(out, overwrite=overwrite)
         return
-    from ..io._fits import publishDirectory
+    from ..io._fitswrite import publishDirectory
 
     publishDirectory(out, lambda tmp: _writeZarr(exposure, tmp), overwrite)
 
@@ -121,7 +121,8 @@ def _writeZarr(exposure: Any, path: str) -> None:
 
 def _inputHdu(path: str, hdu: Any) -> str:
     """The HDU that was read, as ``NAME,VER (index i)``."""
-    from ..io._fits import openFits, planLayout
+    from ..io._fitslayout import planLayout
+    from ..io._fitsread import openFits
 
     with openFits(path) as hdul:
         image = planLayout(hdul, path, hdu).image
@@ -129,7 +130,7 @@ def _inputHdu(path: str, hdu: Any) -> str:
 
 
 def cmdRun(args: argparse.Namespace) -> int:
-    from ..io._fits import addProvenance, provenance
+    from ..io._fitswrite import addProvenance, provenance
     from ..mapreduce._executors import MapperError
     from ..mapreduce._task import ImageMapReduceTask
     from ._demo import localDaskClient
@@ -185,7 +186,7 @@ def cmdRun(args: argparse.Namespace) -> int:
         if out is None:
             table.pprint_all()
         else:
-            from ..io._fits import publishFile
+            from ..io._fitswrite import publishFile
 
             try:  # atomically, as every output: complete, or the previous file untouched
                 publishFile(out, lambda tmp: table.write(tmp, overwrite=True), overwrite=True)
@@ -218,7 +219,7 @@ def _runOutOfCore(
     args: argparse.Namespace, config: Any, mapperClass: type, kind: str, out: Path
 ) -> int:
     """``run --out-of-core``: `runOutOfCore` from a `FitsSource` into OUT."""
-    from ..io._fits import addProvenance, provenance
+    from ..io._fitswrite import addProvenance, provenance
     from ..io._output import sideName
     from ..mapreduce._executors import MapperError
     from ..mapreduce._outofcore import FitsSource, runOutOfCore

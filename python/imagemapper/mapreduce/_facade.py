@@ -899,6 +899,6 @@ def map_reduce(
     out = _restoreAxes(out, ndim, imageAxes)
     if nddata is None:
         return out
-    from ..io._fits import nddataLike
+    from ..io._nddata import nddataLike
 
     return nddataLike(nddata, out)

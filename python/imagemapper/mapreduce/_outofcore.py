@@ -120,7 +120,8 @@ class FitsSource(_SourceBase):
         hdu: Any = None,
         verifyChecksums: bool = True,
     ) -> None:
-        from ..io._fits import checkFile, openFits, planLayout, readPsf
+        from ..io._fitslayout import checkFile, planLayout
+        from ..io._fitsread import openFits, readPsf
 
         self.path = os.fspath(path)
         if not os.path.exists(self.path):
@@ -142,7 +143,8 @@ class FitsSource(_SourceBase):
 
     def _scanDqBits(self) -> None:
         """Name the bits of a DQ plane (as `Exposure.readFits` does), band by band."""
-        from ..io._fits import iterRows, nameDqPlanes, openFits, orBits
+        from ..io._fitsread import nameDqPlanes, openFits, orBits
+        from ..io._nddata import iterRows
 
         layout = self._layout
         assert layout.mask is not None
@@ -208,7 +210,7 @@ class FitsSource(_SourceBase):
         truncated after it was opened raises an error naming it)."""
         from astropy.utils.exceptions import AstropyUserWarning
 
-        from ..io._fits import FitsFormatError
+        from ..io._fitslayout import FitsFormatError
 
         height, width = self._layout.shape
         ny = len(range(*sy.indices(height)))
@@ -242,7 +244,7 @@ class FitsSource(_SourceBase):
         return self._section(self._hdul(), plane, sy, sx)
 
     def readMask(self, box: Box2I) -> np.ndarray:
-        from ..io._fits import toMaskBits
+        from ..io._fitsread import toMaskBits
 
         mask = self._layout.mask
         if mask is None:
@@ -250,7 +252,8 @@ class FitsSource(_SourceBase):
         return toMaskBits(self._read(mask, box), self._layout, mask.label())
 
     def readExposure(self, box: Box2I) -> Exposure:
-        from ..io._fits import FitsFormatError, toVariance
+        from ..io._fitslayout import FitsFormatError
+        from ..io._fitsread import toVariance
 
         layout = self._layout
         try:
@@ -581,7 +584,8 @@ class FitsSink(_BandSink):
 
         from ..image._common import shiftedWcs
         from ..image._exposure import cardKey
-        from ..io._fits import _version, headerFromMetadata
+        from ..io._fitslayout import headerFromMetadata
+        from ..io._fitswrite import packageVersion as _version
 
         self.path = os.fspath(path)
         lower = self.path.lower()
@@ -716,7 +720,8 @@ class FitsSink(_BandSink):
 
     def _finish(self) -> None:
         """Write ``DATASUM`` and ``CHECKSUM`` into every header (reading the data once)."""
-        from ..io._fits import _onesComplementAdd, _sum32
+        from ..io._fitslayout import onesComplementAdd as _onesComplementAdd
+        from ..io._fitslayout import sum32 as _sum32
         from ..io._output import encodeChecksum, namedOSError
 
         f = self._file
@@ -1210,7 +1215,7 @@ def _runRecord(task: Any, source: Any, bands: list[Box2I], kwargs: dict[str, Any
     """What makes a run's output: a partial output is resumed only by the same run."""
     import hashlib
 
-    from ..io._fits import configDigest
+    from ..io._fitswrite import configDigest
 
     name = _sourceName(source)
     if name is not None and os.path.exists(name):
