@@ -297,7 +297,7 @@ def provenance(
     ``HISTORY`` lines: the command, every override given and every config
     field's value, so that a FITS reader sees the whole configuration.
     """
-    from ..task._configdoc import configLines
+    from ..task._configdoc import configLines, publicName
 
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     out: dict[str, Any] = {"IM_VERS": packageVersion(), "IM_DATE": now.isoformat()}
@@ -305,7 +305,7 @@ def provenance(
     if command:
         history.append(f"command: {command}")
     if mapperClass is not None:
-        out["IM_MAPPR"] = f"{mapperClass.__module__}.{mapperClass.__qualname__}"
+        out["IM_MAPPR"] = publicName(mapperClass)
     if config is not None:
         out["IM_REDUC"] = str(config.reducer.reduceOperation)
         out["IM_CFGDG"] = configDigest(config)

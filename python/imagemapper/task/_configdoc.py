@@ -64,7 +64,7 @@ def _typeName(field: Any) -> str:
 
 def _default(config: Any, name: str, field: Any) -> str:
     if isinstance(field, pexConfig.ConfigurableField):
-        return f"`{_publicName(field.target)}`"
+        return f"`{publicName(field.target)}`"
     value = getattr(config, name)
     if isinstance(value, pexConfig.Config):
         return f"`{type(value).__name__}()`"
@@ -73,7 +73,7 @@ def _default(config: Any, name: str, field: Any) -> str:
     return f"`{value!r}`"
 
 
-def _publicName(cls: type) -> str:
+def publicName(cls: type) -> str:
     """The shortest public path of ``cls``: ``imagemapper.Name`` or
     ``imagemapper.mappers.Name`` for a class the package exports, else its
     full path."""
@@ -152,7 +152,7 @@ def configLines(config: Any, prefix: str = "", *, markRequired: bool = False) ->
         value = getattr(config, name)
         full = f"{prefix}{name}"
         if isinstance(value, ConfigurableInstance):
-            lines.append(f"{full}: {_publicName(value.target)}")
+            lines.append(f"{full}: {publicName(value.target)}")
             lines.extend(configLines(value.value, f"{full}.", markRequired=markRequired))
         elif isinstance(value, pexConfig.Config):
             lines.extend(configLines(value, f"{full}.", markRequired=markRequired))
