@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import imagemapper as im
-from imagemapper import _outofcore as ooc
+from imagemapper.mapreduce import _outofcore as ooc
 
 
 class AddOne(im.ImageMapper):

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import imagemapper as im
-from imagemapper._reducer import ImageReducer
+from imagemapper.mapreduce._reducer import ImageReducer
 
 OPS = ("average", "copy", "sum", "weighted", "owner", "max", "min", "mesh")
 

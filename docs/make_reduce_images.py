@@ -198,7 +198,7 @@ def main():
 
     # Edge halos: what the mapper sees at a corner cell.
     corner = exp[im.Box2I(im.Point2I(0, 0), im.Extent2I(40, 40))]
-    from imagemapper._edges import padExposure
+    from imagemapper.mapreduce._edges import padExposure
 
     target = im.Box2I(im.Point2I(-20, -20), im.Extent2I(60, 60))
     arrays = [np.pad(corner.image.array, ((20, 0), (20, 0)), constant_values=np.nan)]

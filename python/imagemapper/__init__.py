@@ -10,11 +10,13 @@ from __future__ import annotations
 from . import mappers
 from ._core import Box2I, Extent2I, Point2D, Point2I
 from ._core import __version__ as _core_version
-from ._executors import CellFailure, MapperError, WorkerStartError
-from ._facade import map_reduce
-from ._mapper import ImageMapper, ImageMapperConfig, PassThroughMapper
-from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
-from ._outofcore import (
+from .image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
+from .image.psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
+from .mappers._rust import RustGaussianConvolveConfig, RustGaussianConvolveMapper
+from .mapreduce._executors import CellFailure, MapperError, WorkerStartError
+from .mapreduce._facade import map_reduce
+from .mapreduce._mapper import ImageMapper, ImageMapperConfig, PassThroughMapper
+from .mapreduce._outofcore import (
     FitsSink,
     FitsSource,
     ZarrSink,
@@ -22,10 +24,8 @@ from ._outofcore import (
     runOutOfCore,
     runOutOfCoreDask,
 )
-from ._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
-from ._rustmappers import RustGaussianConvolveConfig, RustGaussianConvolveMapper
-from .image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
-from .image.psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
+from .mapreduce._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
+from .mapreduce._task import ImageMapReduceConfig, ImageMapReduceTask
 from .task import Struct, Task, TaskMetadata, timeMethod
 
 __version__: str = _core_version
@@ -76,3 +76,9 @@ __all__ = [
     "runOutOfCoreDask",
     "timeMethod",
 ]
+
+# The public exceptions print and pickle under the name users import them by
+# (``imagemapper.MapperError``), not the private module that defines them.
+for _cls in (CellFailure, MapperError, WorkerStartError):
+    _cls.__module__ = __name__
+del _cls

@@ -382,7 +382,7 @@ def test_show_config_prints_the_values_a_run_would_use(capsys, tmp_path):
 
 
 def test_demo_function_measures_a_uniform_output_psf(tmp_path):
-    from imagemapper._demo import runDemo
+    from imagemapper.cli._demo import runDemo
 
     summary = runDemo(
         size=1536, output=tmp_path, workers=2, writeFits=False, plots=False, echo=lambda s: None

@@ -339,7 +339,7 @@ def test_show_config_marks_required_fields_without_failing(capsys, tmp_path):
 
 def test_grid_plot_title_and_name(tmp_path, capsys, ccdFile):
     pytest.importorskip("matplotlib")
-    from imagemapper._plot import _boxesTitle
+    from imagemapper.mapreduce._plot import _boxesTitle
 
     assert _boxesTitle(361, 1) == "361 cells, all shown (solid: cell; dashed: with border)"
     assert [_boxesTitle(9, k).split(", ")[1].split(" (")[0] for k in (2, 3, 11, 22)] == [
@@ -368,7 +368,7 @@ def test_pictures_state_their_stretch_and_scale():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    from imagemapper._plot import imageNorm, plotBoxes, plotImage
+    from imagemapper.mapreduce._plot import imageNorm, plotBoxes, plotImage
 
     rng = np.random.default_rng(13)
     image = rng.normal(1000, 10, (64, 80))

@@ -46,13 +46,13 @@ def test_python_blocks_run(path, tmp_path, monkeypatch):
 
 
 def test_config_reference_is_up_to_date():
-    from imagemapper._configdoc import configReferenceMarkdown
+    from imagemapper.task._configdoc import configReferenceMarkdown
 
     path = ROOT / "docs" / "config-reference.md"
     assert path.exists(), "docs/config-reference.md is missing"
     assert path.read_text() == configReferenceMarkdown(), (
         "docs/config-reference.md is out of date with the config classes: regenerate it with "
-        "`python -m imagemapper._configdoc --write`"
+        "`python -m imagemapper.task._configdoc --write`"
     )
 
 

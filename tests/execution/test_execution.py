@@ -99,7 +99,7 @@ def test_none_reduce_keeps_cell_order_with_threads():
 
 
 def test_results_held_are_bounded(monkeypatch):
-    from imagemapper import _reducer
+    from imagemapper.mapreduce import _reducer
 
     slowAdd = _reducer._Stitcher.add
 
@@ -123,7 +123,7 @@ def test_results_held_are_bounded(monkeypatch):
     md = task.metadata
     assert md["maxCellsHeld"] <= bound
     # Live results: those in flight plus the batch being stitched.
-    from imagemapper._executors import chooseChunkSize
+    from imagemapper.mapreduce._executors import chooseChunkSize
 
     chunk = chooseChunkSize(nCells, 4)
     assert COUNTER.maxAlive <= bound + chunk
@@ -244,6 +244,34 @@ def test_killed_dask_worker_is_retried(tmp_path, daskClient):
     out = im.ImageMapReduceTask(config, client=daskClient).run(exposure).exposure
     assert marker.exists()
     daskClient.wait_for_workers(2, timeout=60)
+    ref = im.ImageMapReduceTask(makeConfig(DieOnceMapper, "average", backend="serial"))
+    ref.config.mapper.marker = str(marker)
+    assertExposuresEqual(out, ref.run(exposure).exposure)
+
+
+def test_dask_run_survives_losing_every_copy_of_its_scattered_inputs(tmp_path):
+    # One worker: the scattered mapper and exposure live only there. The
+    # mapper kills it, so the scheduler forgets them and cancels the chunks
+    # that need them ("already forgotten"); the run scatters them again to
+    # the restarted worker and resubmits, with the serial run's exact pixels.
+    distributed = pytest.importorskip("distributed")
+    exposure = makeExposure()
+    marker = tmp_path / "died"
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        config = makeConfig(DieOnceMapper, "average", backend="dask")
+        config.mapper.marker = str(marker)
+        out = im.ImageMapReduceTask(config, client=client).run(exposure).exposure
+    assert marker.exists()
     ref = im.ImageMapReduceTask(makeConfig(DieOnceMapper, "average", backend="serial"))
     ref.config.mapper.marker = str(marker)
     assertExposuresEqual(out, ref.run(exposure).exposure)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import imagemapper as im
-from imagemapper._cells import copyOnWriteCells
+from imagemapper.mapreduce._cells import copyOnWriteCells
 
 
 def box(x0, y0, w, h):

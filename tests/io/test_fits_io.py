@@ -28,7 +28,7 @@ from astropy.wcs import WCS
 
 import imagemapper as im
 from imagemapper import Box2I, Extent2I, Point2I
-from imagemapper._fitsio import FitsFormatError
+from imagemapper.io._fitslayout import FitsFormatError
 
 ASTROPY = Path(astropy.__file__).parent
 FITS_DATA = ASTROPY / "io" / "fits" / "tests" / "data"
@@ -284,7 +284,7 @@ def test_inconsistent_files_are_refused_by_both_readers(tmp_path, reader):
 
 TRUNCATED_SCRIPT = """
 import sys, imagemapper as im
-from imagemapper._fitsio import FitsFormatError
+from imagemapper.io._fitslayout import FitsFormatError
 path, which = sys.argv[1], sys.argv[2]
 try:
     if which == "readFits":
@@ -423,7 +423,7 @@ def test_disk_full_keeps_the_previous_good_file(tmp_path):
 KILL_SCRIPT = """
 import os, sys, time
 import numpy as np, imagemapper as im
-from imagemapper import _fitsio
+from imagemapper.io import _fitswrite as _fitsio
 real = os.fsync
 def slow(fd):
     real(fd)

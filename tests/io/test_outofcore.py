@@ -14,7 +14,7 @@ import imagemapper as im
 from imagemapper.testing import assertExposuresEqual
 from mappers_for_tests import MeanOfExpandedMapper
 
-ooc = pytest.importorskip("imagemapper._outofcore")
+ooc = pytest.importorskip("imagemapper.mapreduce._outofcore")
 
 
 def makeExposure(w=300, h=410, seed=2):
@@ -139,7 +139,7 @@ MEMORY_SCRIPT = """
 import resource, sys, numpy as np
 sys.path.insert(0, {testsDir!r})
 import imagemapper as im
-from imagemapper import _outofcore as ooc
+from imagemapper.mapreduce import _outofcore as ooc
 from mappers_for_tests import AddOneMapper
 
 W, H = {w}, {h}

@@ -24,9 +24,9 @@ import pytest
 from astropy.io import fits
 
 import imagemapper as im
-from imagemapper import _outofcore as ooc
-from imagemapper._executors import MapperError
-from imagemapper._output import OutputLockedError
+from imagemapper.io._output import OutputLockedError
+from imagemapper.mapreduce import _outofcore as ooc
+from imagemapper.mapreduce._executors import MapperError
 from output_mappers_for_tests import FailBelowMapper
 
 HERE = Path(__file__).resolve().parent  # subprocess scripts import this module
@@ -243,7 +243,7 @@ def test_zarr_output_equal_to_the_input_is_refused(tmp_path):
 HOLDER_SCRIPT = """
 import sys, time, numpy as np
 import imagemapper as im
-from imagemapper import _outofcore as ooc
+from imagemapper.mapreduce import _outofcore as ooc
 bbox = im.Box2I(im.Point2I(0, 0), im.Extent2I(10, 10))
 sink = ooc.FitsSink(sys.argv[1], bbox, np.float32, {})
 print("locked", flush=True)
@@ -355,7 +355,7 @@ KILL_SCRIPT = """
 import os, sys, time
 sys.path[:0] = [{here!r}, {root!r}]
 import imagemapper as im
-from imagemapper import _outofcore as ooc
+from imagemapper.mapreduce import _outofcore as ooc
 from test_outputs import run
 real = ooc._BandSink.commit
 def commit(self, n):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import imagemapper as im
-from imagemapper._facade import map_reduce
+from imagemapper.mapreduce._facade import map_reduce
 
 ndimage = pytest.importorskip("scipy.ndimage")
 
@@ -496,7 +496,7 @@ def test_processes_start_failures_are_one_line_with_the_workers_exception(tmp_pa
     # A script read from stdin cannot be re-imported by the workers.
     rc, _out, err = _python(["-"], SCRIPT.format(body=RUN))
     assert rc == 1
-    assert err[-1].startswith("imagemapper._executors.WorkerStartError: a worker process could")
+    assert err[-1].startswith("imagemapper.WorkerStartError: a worker process could")
     assert (
         "FileNotFoundError" in err[-1] and "<stdin>" in err[-1] and "save it to a file" in err[-1]
     )
@@ -505,7 +505,7 @@ def test_processes_start_failures_are_one_line_with_the_workers_exception(tmp_pa
     script.write_text(SCRIPT.format(body=RUN))
     rc, _out, err = _python([str(script)])
     assert rc == 1
-    assert err[-1].startswith("imagemapper._executors.WorkerStartError: a worker process could")
+    assert err[-1].startswith("imagemapper.WorkerStartError: a worker process could")
     assert "RuntimeError" in err[-1] and "bootstrapping phase" in err[-1]
     assert 'if __name__ == "__main__":' in err[-1]
     assert "died while running the mapper" not in "\n".join(err)

@@ -457,7 +457,7 @@ class Exposure:
         ``path`` (not even if the process is killed). The pixels are written
         from big-endian copies, so the exposure is never modified.
         """
-        from .._fitsio import writeExposure
+        from ..io._fitswrite import writeExposure
 
         writeExposure(self, path, overwrite=overwrite, compress=compress)
 
@@ -500,7 +500,7 @@ class Exposure:
         FileNotFoundError
             If there is no such file.
         OSError
-            `~imagemapper._fitsio.FitsFormatError` (also a `ValueError`) when
+            `~imagemapper.io._fitslayout.FitsFormatError` (also a `ValueError`) when
             the file is not FITS, has no image data, is truncated, fails its
             ``CHECKSUM``/``DATASUM``, or its planes disagree with the image
             (shape, float mask, ``xy0``, mask planes); the message names the
@@ -512,7 +512,7 @@ class Exposure:
         truncated file raises an error instead of killing the process with
         SIGBUS). `~imagemapper.FitsSource` applies the same checks.
         """
-        from .._fitsio import readExposure
+        from ..io._fitsread import readExposure
 
         return cast("Self", readExposure(path, hdu, cls))
 
@@ -540,7 +540,7 @@ class Exposure:
             ``XY0 = (x0, y0)`` and one ``MP_<NAME>: bit`` item per mask plane.
             ``psf`` is the PSF's kernel image at its average position.
         """
-        from .._fitsio import toNDData
+        from ..io._nddata import toNDData
 
         return cast("NDData", toNDData(self, unit))
 
@@ -563,7 +563,7 @@ class Exposure:
             the metadata with ``LTV1/2`` (so ``CCDData.write`` works and
             `fromNDData` restores ``xy0``); ``psf`` the kernel image.
         """
-        from .._fitsio import toCCDData
+        from ..io._nddata import toCCDData
 
         return cast("CCDData", toCCDData(self, unit))
 
@@ -596,6 +596,6 @@ class Exposure:
         TypeError
             For an unsupported uncertainty, mask dtype or WCS type.
         """
-        from .._fitsio import fromNDData
+        from ..io._nddata import fromNDData
 
         return cast("Self", fromNDData(cls, nddata))

@@ -58,7 +58,7 @@ class ImageBase:
         """The pixel array, about to be written through.
 
         Every in-place write goes through this hook: a copy-on-write cell
-        plane (`imagemapper._cells`) copies its pixels here the first time.
+        plane (`imagemapper.mapreduce._cells`) copies its pixels here the first time.
         """
         return self._array
 

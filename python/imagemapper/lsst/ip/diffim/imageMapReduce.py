@@ -21,9 +21,9 @@ __all__ = [
     "ImageReducerSubtaskConfig",
 ]
 
-from ...._mapper import ImageMapper, ImageMapperConfig
-from ...._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
-from ...._reducer import ImageReducer, ImageReducerConfig
+from ....mapreduce._mapper import ImageMapper, ImageMapperConfig
+from ....mapreduce._reducer import ImageReducer, ImageReducerConfig
+from ....mapreduce._task import ImageMapReduceConfig, ImageMapReduceTask
 
 ImageMapperSubtask = ImageMapper
 ImageMapperSubtaskConfig = ImageMapperConfig

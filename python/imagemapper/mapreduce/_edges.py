@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Box2I, Extent2I, Point2I
-from .image import Exposure
-from .task import Struct
+from .._core import Box2I, Extent2I, Point2I
+from ..image import Exposure
+from ..task import Struct
 
 #: ``edgeMode`` values, with their `numpy.pad` modes (``wrap`` is an alias of ``periodic``).
 EDGE_MODES = {

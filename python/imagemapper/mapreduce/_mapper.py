@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 
 import lsst.pex.config as pexConfig
 
-from ._core import Box2I
-from .image import Exposure
-from .task import Struct, Task, replicateTask
+from .._core import Box2I
+from ..image import Exposure
+from ..task import Struct, Task, replicateTask
 
 
 class ImageMapperConfig(pexConfig.Config):

@@ -7,7 +7,7 @@ __all__ = ["imageNorm", "plotBoxes", "plotImage"]
 from collections.abc import Sequence
 from typing import Any
 
-from ._core import Box2I, Point2I
+from .._core import Box2I, Point2I
 
 
 def _matplotlib() -> Any:

@@ -19,12 +19,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _core
-from ._core import Box2I, Extent2I, Point2I
+from .. import _core
+from .._core import Box2I, Extent2I, Point2I
+from ..image import Exposure
+from ..task import Struct
 from ._edges import canonicalEdgeMode, edgeIndices, keepCellShape, takeCell
 from ._reducer import STITCH_OPERATIONS
-from .image import Exposure
-from .task import Struct
 
 #: Reductions a lazy (dask) input supports: those whose value at a pixel
 #: depends only on the cells covering it, in cell order.
@@ -492,7 +492,7 @@ def _run(
     """Run the mapper over ``cells`` on ``backend``; stitch (or collect) in
     cell order."""
     from ._executors import iterOrderedResults
-    from ._mapreduce import _usableCpus
+    from ._task import _usableCpus
 
     grid = mapper.grid
     nWorkers = numWorkers if numWorkers > 0 else _usableCpus()
@@ -568,7 +568,7 @@ def _eager(
     """Map and reduce numpy ``arrays`` (image axes last) over the cells of
     ``grid`` that meet ``box`` (default: the whole image); ``arrays`` hold the
     image from ``origin`` (y, x) on."""
-    from ._mapreduce import _usableCpus
+    from ._task import _usableCpus
 
     box = grid.full if box is None else box
     mode = {"none": "none", "mesh": "scalar"}.get(reduce, "array")
@@ -899,6 +899,6 @@ def map_reduce(
     out = _restoreAxes(out, ndim, imageAxes)
     if nddata is None:
         return out
-    from ._fitsio import nddataLike
+    from ..io._nddata import nddataLike
 
     return nddataLike(nddata, out)

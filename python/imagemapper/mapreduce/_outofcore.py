@@ -42,12 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from ._core import Box2I, Extent2I, Point2I
+from .. import _core
+from .._core import Box2I, Extent2I, Point2I
+from ..image import Exposure, Mask
+from ..task import Struct
 from ._executors import CellFailure, iterOrderedResults, runChunk
 from ._reducer import STITCH_OPERATIONS, cellArrays
-from .image import Exposure, Mask
-from .task import Struct
 
 # ----------------------------------------------------------------- sources
 
@@ -120,7 +120,8 @@ class FitsSource(_SourceBase):
         hdu: Any = None,
         verifyChecksums: bool = True,
     ) -> None:
-        from ._fitsio import checkFile, openFits, planLayout, readPsf
+        from ..io._fitslayout import checkFile, planLayout
+        from ..io._fitsread import openFits, readPsf
 
         self.path = os.fspath(path)
         if not os.path.exists(self.path):
@@ -142,7 +143,8 @@ class FitsSource(_SourceBase):
 
     def _scanDqBits(self) -> None:
         """Name the bits of a DQ plane (as `Exposure.readFits` does), band by band."""
-        from ._fitsio import iterRows, nameDqPlanes, openFits, orBits
+        from ..io._fitsread import nameDqPlanes, openFits, orBits
+        from ..io._nddata import iterRows
 
         layout = self._layout
         assert layout.mask is not None
@@ -208,7 +210,7 @@ class FitsSource(_SourceBase):
         truncated after it was opened raises an error naming it)."""
         from astropy.utils.exceptions import AstropyUserWarning
 
-        from ._fitsio import FitsFormatError
+        from ..io._fitslayout import FitsFormatError
 
         height, width = self._layout.shape
         ny = len(range(*sy.indices(height)))
@@ -242,7 +244,7 @@ class FitsSource(_SourceBase):
         return self._section(self._hdul(), plane, sy, sx)
 
     def readMask(self, box: Box2I) -> np.ndarray:
-        from ._fitsio import toMaskBits
+        from ..io._fitsread import toMaskBits
 
         mask = self._layout.mask
         if mask is None:
@@ -250,7 +252,8 @@ class FitsSource(_SourceBase):
         return toMaskBits(self._read(mask, box), self._layout, mask.label())
 
     def readExposure(self, box: Box2I) -> Exposure:
-        from ._fitsio import FitsFormatError, toVariance
+        from ..io._fitslayout import FitsFormatError
+        from ..io._fitsread import toVariance
 
         layout = self._layout
         try:
@@ -381,13 +384,13 @@ def _zarr() -> Any:
 
 class _BandSink:
     """What `FitsSink` and `ZarrSink` share: the lock, the progress record and
-    the publication of ``target`` (see `imagemapper._output`)."""
+    the publication of ``target`` (see `imagemapper.io._output`)."""
 
     target: str | None  # None: a store that is not a local path (no lock, no resume)
     overwrite: bool
 
     def _startOutput(self, target: str | None, overwrite: bool) -> None:
-        from ._output import OutputLock, ProgressRecord, sideName
+        from ..io._output import OutputLock, ProgressRecord, sideName
 
         self.target = target
         self.overwrite = bool(overwrite)
@@ -437,7 +440,7 @@ class _BandSink:
             raise ValueError(f"{self.target or self}: this sink is closed")
         self._run = run
         if resume and self._progress is not None:
-            from ._output import mismatch
+            from ..io._output import mismatch
 
             record = self._progress.load()
             if record is not None:
@@ -579,9 +582,10 @@ class FitsSink(_BandSink):
     ) -> None:
         from astropy.io import fits
 
-        from ._fitsio import _version, headerFromMetadata
-        from .image._common import shiftedWcs
-        from .image._exposure import cardKey
+        from ..image._common import shiftedWcs
+        from ..image._exposure import cardKey
+        from ..io._fitslayout import headerFromMetadata
+        from ..io._fitswrite import packageVersion as _version
 
         self.path = os.fspath(path)
         lower = self.path.lower()
@@ -647,7 +651,7 @@ class FitsSink(_BandSink):
         self._startOutput(os.path.abspath(self.path), overwrite)
 
     def _create(self) -> None:
-        from ._output import namedOSError
+        from ..io._output import namedOSError
 
         assert self._partial is not None
         self._closeFiles()
@@ -691,7 +695,7 @@ class FitsSink(_BandSink):
         self, box: Box2I, image: np.ndarray, mask: np.ndarray, variance: np.ndarray
     ) -> None:
         """Write full-width rows ``box`` (its x range must be the sink's)."""
-        from ._output import namedOSError
+        from ..io._output import namedOSError
 
         if box.getMinX() != self.bbox.getMinX() or box.getWidth() != self.bbox.getWidth():
             raise ValueError(f"band {box} must span the full width of {self.bbox}")
@@ -706,7 +710,7 @@ class FitsSink(_BandSink):
             raise namedOSError(err, self.path, f"cannot write rows of band {box}") from None
 
     def _flush(self) -> None:
-        from ._output import namedOSError
+        from ..io._output import namedOSError
 
         try:
             self._file.flush()
@@ -716,8 +720,9 @@ class FitsSink(_BandSink):
 
     def _finish(self) -> None:
         """Write ``DATASUM`` and ``CHECKSUM`` into every header (reading the data once)."""
-        from ._fitsio import _onesComplementAdd, _sum32
-        from ._output import encodeChecksum, namedOSError
+        from ..io._fitslayout import onesComplementAdd as _onesComplementAdd
+        from ..io._fitslayout import sum32 as _sum32
+        from ..io._output import encodeChecksum, namedOSError
 
         f = self._file
         try:
@@ -743,7 +748,7 @@ class FitsSink(_BandSink):
         self._closeFiles()
 
     def _publish(self) -> None:
-        from ._output import replaceFile
+        from ..io._output import replaceFile
 
         assert self._partial is not None and self.target is not None
         replaceFile(self._partial, self.target, self.overwrite)
@@ -841,7 +846,7 @@ class ZarrSink(_BandSink):
         group.attrs["imagemapper_complete"] = True
 
     def _publish(self) -> None:
-        from ._output import replaceDirectory
+        from ..io._output import replaceDirectory
 
         assert self._partial is not None and self.target is not None
         replaceDirectory(self._partial, self.target, self.overwrite)
@@ -1210,7 +1215,7 @@ def _runRecord(task: Any, source: Any, bands: list[Box2I], kwargs: dict[str, Any
     """What makes a run's output: a partial output is resumed only by the same run."""
     import hashlib
 
-    from ._fitsio import configDigest
+    from ..io._fitswrite import configDigest
 
     name = _sourceName(source)
     if name is not None and os.path.exists(name):

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Box2I
-from .image import Exposure
-from .image._image import ImageBase
+from .._core import Box2I
+from ..image import Exposure
+from ..image._image import ImageBase
 
 _COW_CLASSES: dict[type, type] = {}
 

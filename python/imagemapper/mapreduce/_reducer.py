@@ -17,12 +17,12 @@ from typing import Any, ClassVar
 import lsst.pex.config as pexConfig
 import numpy as np
 
-from . import _core
-from ._configfields import RangeField
-from ._core import Box2I
-from .image import Exposure, Image
-from .image.psf import CoaddPsf
-from .task import Struct, Task
+from .. import _core
+from .._core import Box2I
+from ..image import Exposure, Image
+from ..image.psf import CoaddPsf
+from ..task import Struct, Task
+from ..task._configfields import RangeField
 
 #: Reduce operations that build a new exposure from the per-cell results
 #: (streamed through the Rust kernel, cell batch by cell batch).

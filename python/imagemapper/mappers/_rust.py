@@ -17,12 +17,12 @@ from typing import Any, ClassVar
 import lsst.pex.config as pexConfig
 import numpy as np
 
-from . import _core
-from ._configfields import RangeField
-from ._core import Box2I
-from ._mapper import ImageMapper, ImageMapperConfig
-from .image import Exposure
-from .task import Struct
+from .. import _core
+from .._core import Box2I
+from ..image import Exposure
+from ..mapreduce._mapper import ImageMapper, ImageMapperConfig
+from ..task import Struct
+from ..task._configfields import RangeField
 
 
 class RustGaussianConvolveConfig(ImageMapperConfig):

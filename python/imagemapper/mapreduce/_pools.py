@@ -1,6 +1,6 @@
 """Worker pools that stop cleanly: per-cell timeouts, Ctrl-C, parent death.
 
-Two pools run the chunks of cells that `~imagemapper._executors` hands them:
+Two pools run the chunks of cells that `~imagemapper.mapreduce._executors` hands them:
 
 `ThreadPool`
     Daemon threads, each with its own mapper instance. Nothing waits for a
@@ -60,19 +60,19 @@ _POLL = 0.25
 _GRACE = 0.25
 
 
-class _Abandon(BaseException):
+class Abandon(BaseException):
     """Raised asynchronously in a worker thread that was given up on (a
     timed-out cell, an interrupted run). A `BaseException`, so that a
     mapper's ``except Exception`` does not swallow it."""
 
 
-def _asyncRaise(thread: threading.Thread) -> None:
-    """Ask ``thread`` to stop: `_Abandon` is raised in it at its next Python
+def asyncRaise(thread: threading.Thread) -> None:
+    """Ask ``thread`` to stop: `Abandon` is raised in it at its next Python
     bytecode (a mapper blocked in C code sees it when it returns)."""
     ident = thread.ident
     if ident is None or not thread.is_alive():
         return
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_Abandon))
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(Abandon))
 
 
 def timeoutOutcomes(chunk: Sequence[Any], cellTimeout: float, where: str) -> list[Any]:
@@ -173,7 +173,7 @@ class ThreadPool:
                 out = None
                 try:
                     out = self._run(w.mapper, chunk)
-                except _Abandon:
+                except Abandon:
                     return
                 except BaseException as e:  # reported through the future
                     err = e
@@ -186,7 +186,7 @@ class ThreadPool:
                 else:
                     fut.set_exception(err)
                 del fut, chunk, out, err, item
-        except _Abandon:
+        except Abandon:
             return
 
     def submit(self, chunk: Any) -> Future:
@@ -224,7 +224,7 @@ class ThreadPool:
         for w, fut, chunk in expired:
             fut.set_result(timeoutOutcomes(chunk, self._timeout, "worker thread"))
             assert w.thread is not None
-            _asyncRaise(w.thread)
+            asyncRaise(w.thread)
             self._onTimeout()
             self._start(self._replicate(w.mapper))
 
@@ -247,7 +247,7 @@ class ThreadPool:
                     item[0].cancel()
             for w in workers:
                 if w.running is not None and w.thread is not None:
-                    _asyncRaise(w.thread)
+                    asyncRaise(w.thread)
         for _ in workers:
             self._queue.put(None)
         # Threads that stop promptly are gone when run() returns; one stuck

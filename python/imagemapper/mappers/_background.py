@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Box2I, Extent2I, Point2I
-from .image import Exposure, Image
-from .task import Struct
+from .._core import Box2I, Extent2I, Point2I
+from ..image import Exposure, Image
+from ..task import Struct
 
 
 def _pair(value: Any, name: str) -> tuple[float, float]:
@@ -179,8 +179,8 @@ def backgroundMesh(
         mesh nodes), ``std`` (the same as ``rms``), ``nValid`` and
         ``results`` (the mapper results, in cell order).
     """
-    from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
-    from .mappers import BackgroundMapper
+    from ..mapreduce._task import ImageMapReduceConfig, ImageMapReduceTask
+    from ._statistics import BackgroundMapper
 
     exp, _ = _asExposure(exposure, mask)
     if coverageMask is not None:

@@ -21,18 +21,18 @@ from typing import Any, ClassVar, cast
 
 import lsst.pex.config as pexConfig
 
-from . import _core
-from ._configfields import RangeField
-from ._core import Box2I
+from .. import _core
+from .._core import Box2I
+from ..image import Exposure
+from ..image.psf import psfFwhm
+from ..task import Struct, Task, timeMethod
+from ..task._configfields import RangeField
 from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
 from ._mapper import ImageMapper, PassThroughMapper
 from ._pools import PoolKeeper
 from ._reducer import STITCH_OPERATIONS, ImageReducer
-from .image import Exposure
-from .image.psf import psfFwhm
-from .task import Struct, Task, timeMethod
 
 #: The choices of ``edgeModeX`` / ``edgeModeY``: those of ``edgeMode``.
 _AXIS_EDGE_MODES = {k: f"as edgeMode {k!r}" for k in EDGE_MODES}

@@ -23,6 +23,7 @@ __all__ = [
     "workerMappers",
 ]
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -33,16 +34,16 @@ import threading
 import traceback
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from .._core import Box2I
+from ..image import Exposure, Image, Mask, MaskedImage
+from ..task import Struct
 from ._cells import copyOnWriteCells
-from ._core import Box2I
 from ._mapper import replicateMapper
-from ._pools import PoolKeeper, ProcessPool, ThreadPool, _Abandon, _asyncRaise, timeoutOutcomes
-from .image import Exposure, Image, Mask, MaskedImage
-from .task import Struct
+from ._pools import Abandon, PoolKeeper, ProcessPool, ThreadPool, asyncRaise, timeoutOutcomes
 
 _log = logging.getLogger(__name__)
 
@@ -607,7 +608,7 @@ def _runChunkOnDaskWorker(
     box: dict[str, Any] = {}
 
     def target() -> None:
-        with contextlib.suppress(_Abandon):
+        with contextlib.suppress(Abandon):
             box["out"] = run()
 
     helper = threading.Thread(target=target, name="imagemapper-cell", daemon=True)
@@ -615,7 +616,7 @@ def _runChunkOnDaskWorker(
     helper.join(cellTimeout)
     if "out" in box:
         return box["out"]
-    _asyncRaise(helper)
+    asyncRaise(helper)
     if not getattr(mapper, "threadSafe", False):
         with contextlib.suppress(Exception):
             _THREAD_MAPPERS.byMapper[mapper] = replicateMapper(mapper)
@@ -667,6 +668,10 @@ def _drive(
         close(aborted, list(futureToChunk))
 
 
+#: How often a chunk is resubmitted when the scattered inputs it needs were lost.
+_DASK_RESUBMITS = 3
+
+
 def _driveDask(
     client: Any,
     mapper: Any,
@@ -690,14 +695,24 @@ def _driveDask(
     if client is None:
         client = currentDaskClient()
     _dumpsMapper(mapper, "dask")
-    mapperF = client.scatter(mapper, broadcast=True, hash=False)
-    exposureF = client.scatter(exposure, broadcast=True, hash=False)
+    scattered: list[Any] = []
 
-    def submit(chunk: list[Cell]) -> Any:
+    def scatter() -> tuple[Any, Any]:
+        # Broadcast to the workers alive now; a worker that joins later
+        # fetches the data from one that holds it.
+        scattered[:] = [
+            client.scatter(mapper, broadcast=True, hash=False),
+            client.scatter(exposure, broadcast=True, hash=False),
+        ]
+        return scattered[0], scattered[1]
+
+    scatter()
+
+    def submitFuture(chunk: list[Cell]) -> Any:
         return client.submit(
             _runChunkOnDaskWorker,
-            mapperF,
-            exposureF,
+            scattered[0],
+            scattered[1],
             chunk,
             doClone,
             returnSubImages,
@@ -708,13 +723,48 @@ def _driveDask(
             retries=2,
         )
 
+    class Submitted:
+        """A chunk's dask future; when every worker holding the scattered
+        mapper or exposure died (the scheduler then forgets them and cancels
+        what depends on them), ``result`` scatters them again and resubmits
+        the chunk, up to ``_DASK_RESUBMITS`` times."""
+
+        def __init__(self, chunk: list[Cell]) -> None:
+            self.chunk = chunk
+            self.future = submitFuture(chunk)
+            self.resubmits = 0
+
+        def result(self) -> list[Outcome]:
+            while True:
+                try:
+                    return cast("list[Outcome]", self.future.result())
+                except concurrent.futures.CancelledError:
+                    if self.resubmits >= _DASK_RESUBMITS:
+                        raise
+                    self.resubmits += 1
+                    stats.retries += 1
+                    scatter()
+                    self.future = submitFuture(self.chunk)
+
+    def submit(chunk: list[Cell]) -> Any:
+        return Submitted(chunk)
+
     def waitAny(pending: set) -> set:
-        done = dwait(list(pending), return_when="FIRST_COMPLETED").done
-        return set(done)
+        byFuture = {s.future: s for s in pending}
+        try:
+            done = dwait(list(byFuture), return_when="FIRST_COMPLETED").done
+        except concurrent.futures.CancelledError:
+            # wait() raises for cancelled futures: hand those to result(),
+            # which resubmits them.
+            done = {f for f in byFuture if f.cancelled()}
+            if not done:
+                raise
+        return {byFuture[f] for f in done}
 
     def close(abort: bool, pending: list) -> None:
         with contextlib.suppress(Exception):
-            client.cancel([*pending, mapperF, exposureF] if abort else [mapperF, exposureF])
+            futures = [s.future for s in pending] if abort else []
+            client.cancel([*futures, *scattered])
 
     yield from _drive(chunks, window, submit, waitAny, close, onChunkDone, stats)
 

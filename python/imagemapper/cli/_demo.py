@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Box2I, Extent2I, Point2I
-from .image import Exposure
-from .mappers import PsfMatchMapper, VariableGaussianPsf, gaussianKernel
-from .task import Struct
+from .._core import Box2I, Extent2I, Point2I
+from ..image import Exposure
+from ..mappers import PsfMatchMapper, VariableGaussianPsf, gaussianKernel
+from ..task import Struct
 
 
 def _simpleWcs(size: int) -> Any:
@@ -270,7 +270,7 @@ def _writePngs(
     from astropy.visualization import AsymmetricPercentileInterval
     from matplotlib.patches import Rectangle
 
-    from ._plot import _matplotlib, plotBoxes, plotImage
+    from ..mapreduce._plot import _matplotlib, plotBoxes, plotImage
 
     plt = _matplotlib()
     written = []
@@ -450,7 +450,7 @@ def runDemo(
         ``peakRss`` (bytes), ``files``, ``targetSigma``, ``border``,
         ``sigmaIn``/``sigmaOut`` (measured centre and corner sigmas).
     """
-    from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask, _usableCpus
+    from ..mapreduce._task import ImageMapReduceConfig, ImageMapReduceTask, _usableCpus
 
     t0 = time.perf_counter()
     outDir = Path(output)
@@ -537,7 +537,7 @@ def runDemo(
     files: list[Path] = []
     t2 = time.perf_counter()
     if writeFits:
-        from ._fitsio import addProvenance, provenance
+        from ..io._fitswrite import addProvenance, provenance
 
         exposure.metadata["HISTORY"] = [
             f"imagemapper demo input: {size} x {size} synthetic exposure, seed {seed}, "
