@@ -8,6 +8,7 @@ Science Pipelines' ``ImageMapReduceTask`` does, with a Rust core.
 from __future__ import annotations
 
 from . import mappers
+from ._batch import CellBatch
 from ._core import Box2I, Extent2I, Point2D, Point2I
 from ._core import __version__ as _core_version
 from ._executors import CellFailure, MapperError, WorkerStartError
@@ -35,6 +36,7 @@ __all__ = [
     "PARENT",
     "STITCH_OPERATIONS",
     "Box2I",
+    "CellBatch",
     "CellFailure",
     "CoaddPsf",
     "DoubleGaussianPsf",
