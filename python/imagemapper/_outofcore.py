@@ -517,7 +517,8 @@ def runOutOfCore(
     ----------
     task : `ImageMapReduceTask`
         Its config gives the grid, the mapper and the reduce operation
-        (``copy``, ``sum`` or ``average``).
+        (any stitching operation but ``mesh``; others are refused before the
+        output exists).
     source : `FitsSource` or `ZarrSource`
         The input.
     sink : `FitsSink` or `ZarrSink`, optional
