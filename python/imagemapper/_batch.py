@@ -47,6 +47,11 @@ class CellBatch:
         Float arrays of shape ``(n, h, w)``.
     mask : `numpy.ndarray`, optional
         Integer array of shape ``(n, h, w)``; None for no mask.
+
+    The batches the task hands to ``runBatch`` gather each plane from the
+    input when it is first read (a copy: cells overlap), so a plane the mapper
+    never reads costs nothing. Planes may be replaced (``batch.image = ...``)
+    or written in place.
     """
 
     def __init__(
@@ -57,9 +62,8 @@ class CellBatch:
         variance: np.ndarray,
     ) -> None:
         self.bboxes = list(bboxes)
-        self.image = image
-        self.mask = mask
-        self.variance = variance
+        self._source: tuple[Exposure, np.ndarray, np.ndarray] | None = None
+        self._planes: dict[str, np.ndarray | None] = {}
         n = len(self.bboxes)
         for name, arr in (("image", image), ("mask", mask), ("variance", variance)):
             if arr is not None and (arr.ndim != 3 or arr.shape[0] != n):
@@ -67,12 +71,65 @@ class CellBatch:
                     f"CellBatch {name} has shape {arr.shape}; expected ({n}, height, width) "
                     f"for {n} cells"
                 )
+            self._planes[name] = arr
+
+    @classmethod
+    def _gathered(cls, exposure: Exposure, boxes: Sequence[Box2I]) -> CellBatch:
+        """The cells ``boxes`` (equal shapes, inside ``exposure``), each plane
+        gathered on first use."""
+        obj = cls.__new__(cls)
+        obj.bboxes = list(boxes)
+        full = exposure.getBBox()
+        n = len(obj.bboxes)
+        ys = np.fromiter((b.getMinY() - full.getMinY() for b in obj.bboxes), np.intp, n)
+        xs = np.fromiter((b.getMinX() - full.getMinX() for b in obj.bboxes), np.intp, n)
+        obj._source = (exposure, ys, xs)
+        obj._planes = {}
+        return obj
+
+    def _plane(self, name: str) -> Any:
+        if name not in self._planes:
+            assert self._source is not None
+            exposure, ys, xs = self._source
+            h, w = self.bboxes[0].getHeight(), self.bboxes[0].getWidth()
+            plane = getattr(exposure.maskedImage, "_" + name)._array
+            self._planes[name] = sliding_window_view(plane, (h, w))[ys, xs]
+        return self._planes[name]
+
+    @property
+    def image(self) -> np.ndarray:
+        """Image planes, ``(n, h, w)``."""
+        return self._plane("image")
+
+    @image.setter
+    def image(self, value: np.ndarray) -> None:
+        self._planes["image"] = value
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """Mask planes, ``(n, h, w)``, or None."""
+        return self._plane("mask")
+
+    @mask.setter
+    def mask(self, value: np.ndarray | None) -> None:
+        self._planes["mask"] = value
+
+    @property
+    def variance(self) -> np.ndarray:
+        """Variance planes, ``(n, h, w)``."""
+        return self._plane("variance")
+
+    @variance.setter
+    def variance(self, value: np.ndarray) -> None:
+        self._planes["variance"] = value
 
     def __len__(self) -> int:
         return len(self.bboxes)
 
     def __repr__(self) -> str:
-        return f"CellBatch({len(self)} cells of {self.image.shape[1:]}, dtype={self.image.dtype})"
+        b = self.bboxes[0] if self.bboxes else None
+        shape = (b.getHeight(), b.getWidth()) if b is not None else ()
+        return f"CellBatch({len(self)} cells of {shape})"
 
 
 def equalShapes(boxes: Sequence[Box2I]) -> bool:
@@ -84,17 +141,9 @@ def equalShapes(boxes: Sequence[Box2I]) -> bool:
 
 
 def gather(exposure: Exposure, boxes: Sequence[Box2I]) -> CellBatch:
-    """The cells ``boxes`` (equal shapes, inside the exposure) stacked: one
-    numpy gather per plane (a copy: cells overlap)."""
-    full = exposure.getBBox()
-    h, w = boxes[0].getHeight(), boxes[0].getWidth()
-    ys = np.fromiter((b.getMinY() - full.getMinY() for b in boxes), np.intp, len(boxes))
-    xs = np.fromiter((b.getMinX() - full.getMinX() for b in boxes), np.intp, len(boxes))
-    mi = exposure.maskedImage
-    planes = [
-        sliding_window_view(p._array, (h, w))[ys, xs] for p in (mi._image, mi._mask, mi._variance)
-    ]
-    return CellBatch(boxes, planes[0], planes[1], planes[2])
+    """The cells ``boxes`` (equal shapes, inside the exposure) as a batch
+    whose planes are gathered when first read."""
+    return CellBatch._gathered(exposure, boxes)
 
 
 def batchSize(mapper: Any) -> int:

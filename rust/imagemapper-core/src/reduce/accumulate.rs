@@ -2,7 +2,7 @@
 //! `sum` (no normalisation), `average` (by their count) and `weighted` (by
 //! the summed window weights).
 
-use ndarray::{ArrayViewMut2, Zip};
+use ndarray::Zip;
 
 use super::band::{Band, Overlap};
 use super::{BandStats, CellGeom, CellView, Params, Pixel, ReduceOp, VariancePolicy};
@@ -111,121 +111,80 @@ pub(super) fn weighted<T: Pixel>(
     }
 }
 
-/// Normalise one band and measure its weights; returns the pixels with no
-/// valid contribution marked in `uncovered` (row-major over the band).
-pub(super) fn finish<T: Pixel>(
+/// Settle one output pixel of an accumulate operation at the end: `sum`
+/// pixels with no valid contribution become 0; `average` and `weighted`
+/// divide by their count / Σ w (in `f64`, rounded once) or become EMPTY.
+/// Gathers the weight statistics; returns whether no valid value landed.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn settle<T: Pixel>(
     op: ReduceOp,
-    params: &Params,
-    band: &mut Band<'_, T>,
-    uncovered: &mut [bool],
-) -> BandStats {
-    let mut st = BandStats::default();
-    let w = band.image.ncols();
+    independent: bool,
+    image: &mut T,
+    variance: Option<&mut T>,
+    count: Option<i32>,
+    sum_w: Option<f64>,
+    st: &mut BandStats,
+) -> bool {
     match op {
         ReduceOp::Sum => {
-            if let Some(var) = band.variance.as_mut() {
-                Zip::indexed(&mut band.image)
-                    .and(var)
-                    .for_each(|(r, c), oi, ov| {
-                        if ov.is_nan() {
-                            *oi = T::ZERO;
-                            *ov = T::ZERO;
-                            uncovered[r * w + c] = true;
-                        }
-                    });
-            } else if let Some(n) = band.count.as_ref() {
-                Zip::indexed(&mut band.image)
-                    .and(n)
-                    .for_each(|(r, c), oi, &n| {
-                        if n == 0 {
-                            *oi = T::ZERO;
-                            uncovered[r * w + c] = true;
-                        }
-                    });
+            let uncovered = match (&variance, count) {
+                (Some(v), _) => v.is_nan(),
+                (None, Some(n)) => n == 0,
+                (None, None) => false,
+            };
+            if uncovered {
+                *image = T::ZERO;
+                if let Some(v) = variance {
+                    *v = T::ZERO;
+                }
             }
-            st.n_uncovered = uncovered.iter().filter(|&&u| u).count() as u64;
+            uncovered
         }
         ReduceOp::Average => {
-            if let Some(n) = band.count.as_ref() {
-                normalise(
-                    &mut band.image,
-                    band.variance.as_mut(),
-                    n,
-                    w,
-                    uncovered,
-                    |n| (n > 0).then_some((f64::from(n), f64::from(n))),
-                );
-                for &n in n {
-                    let nf = f64::from(n);
-                    st.min_w = st.min_w.min(nf);
-                    st.max_w = st.max_w.max(nf);
-                    st.sum_w += nf;
-                    st.n_zero += u64::from(n == 0);
-                }
-                st.n_uncovered = st.n_zero;
-            }
+            let n = count.unwrap_or(0);
+            let nf = f64::from(n);
+            st.min_w = st.min_w.min(nf);
+            st.max_w = st.max_w.max(nf);
+            st.sum_w += nf;
+            divide(image, variance, (n > 0).then_some((nf, nf)), st)
         }
         ReduceOp::Weighted => {
-            let independent = params.variance == VariancePolicy::Independent;
-            if let Some(a) = band.aux.as_ref() {
-                normalise(
-                    &mut band.image,
-                    band.variance.as_mut(),
-                    a,
-                    w,
-                    uncovered,
-                    |sw| (sw > 0.0).then_some((sw, if independent { sw * sw } else { sw })),
-                );
-                for &sw in a {
-                    if sw > 0.0 {
-                        st.min_w = st.min_w.min(sw);
-                        st.max_w = st.max_w.max(sw);
-                        st.sum_w += sw;
-                    } else {
-                        st.n_zero += 1;
-                    }
-                }
-                st.n_uncovered = st.n_zero;
+            let sw = sum_w.unwrap_or(0.0);
+            if sw > 0.0 {
+                st.min_w = st.min_w.min(sw);
+                st.max_w = st.max_w.max(sw);
+                st.sum_w += sw;
             }
+            let dv = if independent { sw * sw } else { sw };
+            divide(image, variance, (sw > 0.0).then_some((sw, dv)), st)
         }
-        _ => {}
+        _ => image.is_nan(),
     }
-    st
 }
 
-/// Divide image and variance by the divisors `div(weight)` gives (in `f64`,
-/// rounded once); EMPTY and marked uncovered where it gives none.
-fn normalise<T: Pixel, A: Copy>(
-    image: &mut ArrayViewMut2<'_, T>,
-    variance: Option<&mut ArrayViewMut2<'_, T>>,
-    weights: &ArrayViewMut2<'_, A>,
-    width: usize,
-    uncovered: &mut [bool],
-    div: impl Fn(A) -> Option<(f64, f64)>,
-) {
-    match variance {
-        Some(var) => Zip::indexed(image)
-            .and(var)
-            .and(weights)
-            .for_each(|(r, c), oi, ov, &w| match div(w) {
-                Some((di, dv)) => {
-                    *oi = T::from_f64(oi.to_f64() / di);
-                    *ov = T::from_f64(ov.to_f64() / dv);
-                }
-                None => {
-                    *oi = T::EMPTY;
-                    *ov = T::EMPTY;
-                    uncovered[r * width + c] = true;
-                }
-            }),
-        None => Zip::indexed(image)
-            .and(weights)
-            .for_each(|(r, c), oi, &w| match div(w) {
-                Some((di, _)) => *oi = T::from_f64(oi.to_f64() / di),
-                None => {
-                    *oi = T::EMPTY;
-                    uncovered[r * width + c] = true;
-                }
-            }),
+#[inline]
+fn divide<T: Pixel>(
+    image: &mut T,
+    variance: Option<&mut T>,
+    by: Option<(f64, f64)>,
+    st: &mut BandStats,
+) -> bool {
+    match by {
+        Some((di, dv)) => {
+            *image = T::from_f64(image.to_f64() / di);
+            if let Some(v) = variance {
+                *v = T::from_f64(v.to_f64() / dv);
+            }
+            false
+        }
+        None => {
+            *image = T::EMPTY;
+            if let Some(v) = variance {
+                *v = T::EMPTY;
+            }
+            st.n_zero += 1;
+            true
+        }
     }
 }

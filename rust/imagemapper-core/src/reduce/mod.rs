@@ -613,24 +613,11 @@ impl<T: Pixel> Reducer<T> {
         self.finished = true;
         let (op, params) = (self.op, self.params);
         let failed = &self.failed;
+        let independent = params.variance == VariancePolicy::Independent;
         let per_band = self
             .planes
             .for_each_band(&self.bbox, self.n_threads, |band| {
-                let mut marks = vec![false; band.image.len()];
-                let mut part = match op {
-                    ReduceOp::Sum | ReduceOp::Average | ReduceOp::Weighted => {
-                        accumulate::finish(op, &params, band, &mut marks)
-                    }
-                    _ => {
-                        let n = band.image.iter().filter(|v| v.is_nan()).count() as u64;
-                        BandStats {
-                            n_uncovered: n,
-                            ..BandStats::default()
-                        }
-                    }
-                };
-                part.n_bad = flag(band, &mut marks, failed, bad_bits);
-                part
+                finish_band(op, independent, band, failed, bad_bits)
             })?;
         let npix = (self.planes.image.len() as u64).max(1);
         let mut s = Stats::default();
@@ -701,46 +688,71 @@ fn or_mask<T>(band: &mut Band<'_, T>, cell: &CellView<'_, T>, o: &band::Overlap)
     }
 }
 
-/// OR `bad_bits` into every pixel of the band already in `marks` (no valid
-/// contribution), with no valid value
-/// (`image * variance` NaN; image NaN without variance) or inside a failed
-/// box; returns how many pixels that is.
-fn flag<T: Pixel>(
+/// Finish one band in one pass over its rows: settle every pixel (the
+/// accumulate family normalises), then OR `bad_bits` into each pixel with no
+/// valid value (`image * variance` NaN, image NaN without variance, or a
+/// `sum` pixel nothing valid reached) or inside a failed box, and count them.
+fn finish_band<T: Pixel>(
+    op: ReduceOp,
+    independent: bool,
     band: &mut Band<'_, T>,
-    marks: &mut [bool],
     failed: &[Box2I],
     bad_bits: i32,
-) -> u64 {
-    let w = band.image.ncols();
-    for b in failed {
-        if let Some(o) = band.overlap(b) {
-            for r in o.rows.clone() {
-                marks[r * w + o.cols.start..r * w + o.cols.end].fill(true);
+) -> BandStats {
+    let mut st = BandStats::default();
+    let (h, w) = band.image.dim();
+    let x0 = band.x0;
+    let mut fails: Vec<std::ops::Range<usize>> = Vec::new();
+    for r in 0..h {
+        let y = band.y0 + r as i64;
+        fails.clear();
+        for b in failed {
+            if i64::from(b.min_y()) <= y && y < i64::from(b.end_y()) {
+                let c0 = (i64::from(b.min_x()) - x0).clamp(0, w as i64) as usize;
+                let c1 = (i64::from(b.end_x()) - x0).clamp(0, w as i64) as usize;
+                if c0 < c1 {
+                    fails.push(c0..c1);
+                }
+            }
+        }
+        // Rows of the owned C-order planes are contiguous slices.
+        const CONTIGUOUS: &str = "rows of the owned C-order planes are contiguous";
+        let mut img_row = band.image.row_mut(r);
+        let img = &mut img_row.as_slice_mut().expect(CONTIGUOUS)[..w];
+        let mut var_row = band.variance.as_mut().map(|v| v.row_mut(r));
+        let mut var = var_row
+            .as_mut()
+            .map(|v| &mut v.as_slice_mut().expect(CONTIGUOUS)[..w]);
+        let mut mask_row = band.mask.as_mut().map(|m| m.row_mut(r));
+        let mut mask = mask_row
+            .as_mut()
+            .map(|m| &mut m.as_slice_mut().expect(CONTIGUOUS)[..w]);
+        let cnt = band.count.as_ref().map(|c| c.row(r));
+        let aux = band.aux.as_ref().map(|a| a.row(r));
+        for c in 0..w {
+            let uncovered = accumulate::settle(
+                op,
+                independent,
+                &mut img[c],
+                var.as_mut().map(|v| &mut v[c]),
+                cnt.as_ref().map(|n| n[c]),
+                aux.as_ref().map(|a| a[c]),
+                &mut st,
+            );
+            st.n_uncovered += u64::from(uncovered);
+            let valid = match var.as_ref() {
+                Some(v) => T::valid(img[c], v[c]),
+                None => !img[c].is_nan(),
+            };
+            if uncovered || !valid || fails.iter().any(|f| f.contains(&c)) {
+                st.n_bad += 1;
+                if let Some(m) = mask.as_mut() {
+                    m[c] |= bad_bits;
+                }
             }
         }
     }
-    match band.variance.as_ref() {
-        Some(var) => Zip::indexed(&band.image)
-            .and(var)
-            .for_each(|(r, c), &i, &v| {
-                if !T::valid(i, v) {
-                    marks[r * w + c] = true;
-                }
-            }),
-        None => Zip::indexed(&band.image).for_each(|(r, c), &i| {
-            if i.is_nan() {
-                marks[r * w + c] = true;
-            }
-        }),
-    }
-    if let Some(mask) = band.mask.as_mut() {
-        Zip::indexed(mask).for_each(|(r, c), m| {
-            if marks[r * w + c] {
-                *m |= bad_bits;
-            }
-        });
-    }
-    marks.iter().filter(|&&m| m).count() as u64
+    st
 }
 
 #[cfg(test)]
