@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import imagemapper as im
-from imagemapper import _core
+import imagemapper.mappers
+from imagemapper import _configdoc, _core
 from imagemapper.testing import naiveGrid
 
 # ------------------------------------------------------------------ helpers
@@ -112,6 +113,80 @@ def test_negative_border(field, value):
 def test_negative_execution_counts(field, value, expected):
     with pytest.raises(pexConfig.FieldValidationError, match=expected):
         setattr(im.ImageMapReduceConfig(), field, value)
+
+
+# Every ranged number of every config: (config class, field, range as written
+# in the message, values outside it, values inside it). The ranges are those
+# the fields had as bare ``check=`` lambdas before issue 13.
+RANGED_FIELDS = [
+    (im.ImageMapReduceConfig, "cellSizeX", "(0, inf)", [0.0, -1.0], [1e-3, 64.0]),
+    (im.ImageMapReduceConfig, "borderSizeY", "[0, inf)", [-0.5], [0.0, 3.0]),
+    (im.ImageMapReduceConfig, "numWorkers", "[0, inf)", [-1], [0, 3]),
+    (im.ImageMapReduceConfig, "cellTimeout", "(0, inf)", [0.0, -1.0], [0.5, 2.5]),
+    (im.ImageMapReduceConfig, "maxCellsInFlight", "[0, inf)", [-3], [0, 8]),
+    (im.ImageReducerConfig, "blendMaxRampFraction", "(0, 1]", [0.0, -0.1, 1.01], [1e-6, 1.0]),
+    (im.RustGaussianConvolveConfig, "sigma", "(0, inf)", [0.0, -1.0], [0.1, 5.0]),
+    (im.mappers.GaussianConvolveConfig, "sigma", "[0, inf)", [-1e-9], [0.0, 2.0]),
+    (im.mappers.GaussianConvolveConfig, "nSigma", "(0, inf)", [0.0], [0.5, 4.0]),
+    (im.mappers.PsfMatchMapperConfig, "targetSigma", "(0, inf)", [0.0, -2.0], [3.0]),
+    (im.mappers.PsfMatchMapperConfig, "nSigma", "(0, inf)", [0.0], [4.0]),
+    (im.mappers.PsfMatchMapperConfig, "psfSize", "[0, inf)", [-1], [0, 25]),
+    (im.mappers.BackgroundMapperConfig, "nSigma", "(0, inf)", [0.0, -3.0], [3.0]),
+    (im.mappers.BackgroundMapperConfig, "maxIters", "[0, inf)", [-1], [0, 10]),
+    (im.mappers.BackgroundMapperConfig, "minValidPixels", "[1, inf)", [0, -5], [1, 100]),
+    (
+        im.mappers.BackgroundMapperConfig,
+        "excludePercentile",
+        "[0, 100]",
+        [-1.0, 100.5],
+        [0.0, 100.0],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("configClass", "field", "rangeText", "bad", "good"),
+    RANGED_FIELDS,
+    ids=[f"{c.__name__}.{f}" for c, f, *_ in RANGED_FIELDS],
+)
+def test_ranged_field_error_names_the_range(configClass, field, rangeText, bad, good):
+    config = configClass()
+    for value in good:
+        setattr(config, field, value)
+        assert getattr(config, field) == value
+    extra = [math.nan, math.inf, -math.inf] if isinstance(good[0], float) else []
+    for value in bad + extra:
+        with pytest.raises(pexConfig.FieldValidationError) as info:
+            setattr(config, field, value)
+        msg = str(info.value)
+        assert f"'{field}'" in msg
+        assert f"Value {value!r} is not allowed" in msg
+        assert rangeText in msg
+    # The range is documented, in the field's docstring and the config reference.
+    assert rangeText in type(config)._fields[field].__doc__
+    assert f"Range: `{rangeText}`" in _configdoc._doc(type(config)._fields[field])
+
+
+def test_ranged_field_value_smuggled_past_assignment_is_caught_by_validate():
+    config = im.mappers.BackgroundMapperConfig()
+    config._storage["excludePercentile"] = 150.0
+    with pytest.raises(pexConfig.FieldValidationError, match=r"150\.0.*\[0, 100\]"):
+        config.validate()
+
+
+def test_every_ranged_config_field_is_tested():
+    """A new ranged field joins RANGED_FIELDS (or POSITIVE_FIELDS and the
+    border tests above), and so gets its error message checked."""
+    ranged = {
+        (cls.__name__, name)
+        for _, cls in _configdoc.configClasses()
+        for name, field in cls._fields.items()
+        if isinstance(field, pexConfig.RangeField)
+    }
+    tested = {(c.__name__, f) for c, f, *_ in RANGED_FIELDS}
+    tested |= {("ImageMapReduceConfig", f) for f in POSITIVE_FIELDS}
+    tested |= {("ImageMapReduceConfig", f) for f in ("borderSizeX", "borderSizeY")}
+    assert ranged == tested
 
 
 def test_bad_value_smuggled_past_assignment_is_caught_by_validate():

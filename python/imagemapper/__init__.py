@@ -13,7 +13,6 @@ from ._core import Box2I, Extent2I, Point2D, Point2I
 from ._core import __version__ as _core_version
 from ._executors import CellFailure, MapperError, WorkerStartError
 from ._facade import map_reduce
-from ._image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
 from ._mapper import ImageMapper, ImageMapperConfig, PassThroughMapper
 from ._mapreduce import ImageMapReduceConfig, ImageMapReduceTask
 from ._outofcore import (
@@ -24,10 +23,11 @@ from ._outofcore import (
     runOutOfCore,
     runOutOfCoreDask,
 )
-from ._psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
 from ._reducer import STITCH_OPERATIONS, ImageReducer, ImageReducerConfig
 from ._rustmappers import RustGaussianConvolveConfig, RustGaussianConvolveMapper
-from ._task import Struct, Task, TaskMetadata, timeMethod
+from .image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
+from .image.psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
+from .task import Struct, Task, TaskMetadata, timeMethod
 
 __version__: str = _core_version
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ._core import Box2I, Extent2I, Point2I
-from ._image import Exposure, Image
-from ._task import Struct
+from .image import Exposure, Image
+from .task import Struct
 
 
 def _pair(value: Any, name: str) -> tuple[float, float]:

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._core import Box2I
-from ._image import Exposure
+from .image import Exposure
 
 #: Cells per `runBatch` call when the mapper does not say (``batchSize``).
 DEFAULT_BATCH_SIZE = 256

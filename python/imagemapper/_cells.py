@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from ._core import Box2I
-from ._image import Exposure, _ImageBase
+from .image import Exposure
+from .image._image import ImageBase
 
 _COW_CLASSES: dict[type, type] = {}
 
@@ -96,7 +97,7 @@ def _cowClass(real: type) -> type:
     return cls
 
 
-def _makeRoot(plane: _ImageBase) -> None:
+def _makeRoot(plane: ImageBase) -> None:
     real = type(plane)
     plane.__class__ = _cowClass(real)
     d = plane.__dict__
@@ -105,7 +106,7 @@ def _makeRoot(plane: _ImageBase) -> None:
     d["_cowDependents"] = []
 
 
-def _makeDependent(plane: _ImageBase, root: Any, slices: tuple[slice, slice]) -> None:
+def _makeDependent(plane: ImageBase, root: Any, slices: tuple[slice, slice]) -> None:
     real = type(plane)
     plane.__class__ = _cowClass(real)
     d = plane.__dict__

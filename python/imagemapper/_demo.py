@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from ._core import Box2I, Extent2I, Point2I
-from ._image import Exposure
-from ._task import Struct
+from .image import Exposure
 from .mappers import PsfMatchMapper, VariableGaussianPsf, gaussianKernel
+from .task import Struct
 
 
 def _simpleWcs(size: int) -> Any:

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from ._core import Box2I, Extent2I, Point2I
-from ._image import Exposure
-from ._task import Struct
+from .image import Exposure
+from .task import Struct
 
 #: ``edgeMode`` values, with their `numpy.pad` modes (``wrap`` is an alias of ``periodic``).
 EDGE_MODES = {

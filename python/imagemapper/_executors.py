@@ -26,26 +26,23 @@ __all__ = [
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import os
 import pickle
-import queue
 import sys
 import threading
 import traceback
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from ._cells import copyOnWriteCells
 from ._core import Box2I
-from ._image import Exposure, Image, Mask, MaskedImage
 from ._mapper import replicateMapper
-from ._task import Struct
+from ._pools import PoolKeeper, ProcessPool, ThreadPool, _Abandon, _asyncRaise, timeoutOutcomes
+from .image import Exposure, Image, Mask, MaskedImage
+from .task import Struct
 
 _log = logging.getLogger(__name__)
 
@@ -195,26 +192,6 @@ def runChunk(
 _WORKER_STATE: dict[str, Any] = {}
 
 
-def _shareArray(arr: np.ndarray) -> tuple[Any, tuple[str, tuple[int, ...], str]]:
-    from multiprocessing import shared_memory
-
-    shm = shared_memory.SharedMemory(create=True, size=max(1, arr.nbytes))
-    view = np.ndarray(arr.shape, dtype=arr.dtype, buffer=shm.buf)
-    view[...] = arr
-    return shm, (shm.name, arr.shape, arr.dtype.str)
-
-
-def _attachArray(spec: tuple[str, tuple[int, ...], str], keep: list) -> np.ndarray:
-    from multiprocessing import shared_memory
-
-    name, shape, dtype = spec
-    shm = shared_memory.SharedMemory(name=name)
-    keep.append(shm)
-    arr = np.ndarray(shape, dtype=np.dtype(dtype), buffer=shm.buf)
-    arr.flags.writeable = False
-    return arr
-
-
 class WorkerStartError(RuntimeError):
     """A worker process could not start: it failed to import or unpickle
     what it needs (the mapper, ``func``, the shared input).
@@ -247,46 +224,46 @@ def _startErrorMessage(name: str, message: str) -> str:
     return text
 
 
-def _initProcessWorker(payload: bytes) -> None:
-    """Process-pool initializer: rebuild the mapper and the shared exposure once.
+def _startProcessWorker(payload: bytes, attached: dict[str, Any]) -> list[str]:
+    """Rebuild the mapper and the shared exposure in a worker process from
+    the parent's set-up ``payload``; returns the shared-memory names.
 
-    A failure is kept (not raised: a raising initializer only breaks the
-    pool, and its traceback goes to the worker's stderr) and reported by
-    the first chunk the worker is given, as a one-line `WorkerStartError`.
+    ``attached`` maps the segments this worker has mapped already to their
+    `SharedMemory`, so that a new set-up over the same segments (a warm
+    pool's next run) maps nothing again.
     """
-    try:
-        _startProcessWorker(payload)
-    except BaseException as err:
-        _WORKER_STATE["startError"] = _startErrorMessage(type(err).__name__, str(err))
+    from multiprocessing import shared_memory
 
-
-def _startProcessWorker(payload: bytes) -> None:
+    _WORKER_STATE.clear()
     state = pickle.loads(payload)
-    state["mapper"] = pickle.loads(state["mapper"])
-    keep: list = []
-    image = _attachArray(state["image"], keep)
-    mask = Mask(_attachArray(state["mask"], keep), xy0=state["xy0"], planeDict=state["planes"])
-    variance = _attachArray(state["variance"], keep)
+    mapper = pickle.loads(state["mapper"])
+
+    def attach(spec: tuple[str, tuple[int, ...], str]) -> np.ndarray:
+        name, shape, dtype = spec
+        shm = attached.get(name)
+        if shm is None:
+            shm = attached[name] = shared_memory.SharedMemory(name=name)
+        arr = np.ndarray(shape, dtype=np.dtype(dtype), buffer=shm.buf)
+        arr.flags.writeable = False
+        return arr
+
     xy0 = state["xy0"]
+    image = attach(state["image"])
+    mask = Mask(attach(state["mask"]), xy0=xy0, planeDict=state["planes"])
+    variance = attach(state["variance"])
     exposure = Exposure(
         MaskedImage(Image(image, xy0=xy0), mask, Image(variance, xy0=xy0)),
         psf=state["psf"],
         wcs=state["wcs"],
     )
-    _WORKER_STATE.update(
-        mapper=state["mapper"],
-        exposure=exposure,
-        keep=keep,
-        returnSubImages=state["returnSubImages"],
-    )
+    _WORKER_STATE.update(mapper=mapper, exposure=exposure, returnSubImages=state["returnSubImages"])
+    return [state[k][0] for k in ("image", "mask", "variance")]
 
 
 def _runChunkInProcess(
     chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any], readOnlyCells: bool
 ) -> list[Outcome]:
     st = _WORKER_STATE
-    if "startError" in st:
-        raise WorkerStartError(st["startError"])
     return runChunk(
         st["mapper"],
         st["exposure"],
@@ -297,11 +274,6 @@ def _runChunkInProcess(
         portable=True,
         readOnlyCells=readOnlyCells,
     )
-
-
-def _probeWorker() -> None:
-    if "startError" in _WORKER_STATE:
-        raise WorkerStartError(_WORKER_STATE["startError"])
 
 
 #: Run by `_diagnoseStart` in a fresh interpreter: the preparation a worker
@@ -365,110 +337,6 @@ def _dumpsMapper(mapper: Any, backend: str) -> bytes:
         ) from err
 
 
-class _ProcessPool:
-    """A process pool whose workers share the input exposure's pixels."""
-
-    def __init__(
-        self, mapper: Any, exposure: Exposure, nWorkers: int, returnSubImages: bool
-    ) -> None:
-        self.nWorkers = nWorkers
-        self.executor: ProcessPoolExecutor | None = None
-        self._shms: list = []
-        mapperBytes = _dumpsMapper(mapper, "processes")
-        specs = {}
-        mi = exposure.maskedImage
-        for key, arr in (
-            ("image", mi.image.array),
-            ("mask", mi.mask.array),
-            ("variance", mi.variance.array),
-        ):
-            shm, spec = _shareArray(np.ascontiguousarray(arr))
-            self._shms.append(shm)
-            specs[key] = spec
-        state = dict(
-            specs,
-            xy0=(exposure.getBBox().getMinX(), exposure.getBBox().getMinY()),
-            psf=exposure.getPsf(),
-            wcs=exposure.getWcs(),
-            planes=exposure.mask.getMaskPlaneDict(),
-            returnSubImages=returnSubImages,
-        )
-        try:
-            state["mapper"] = mapperBytes  # unpickled by each worker (cloudpickle output)
-            self._payload = pickle.dumps(state)
-        except Exception:
-            self.close()
-            raise
-        try:
-            self.restart()
-            self._checkStarted()
-        except BaseException:
-            self.close(abort=True)
-            raise
-
-    def _checkStarted(self) -> None:
-        """Start one worker and wait for it: a worker that cannot start (the
-        main script fails to import again, the mapper does not unpickle)
-        raises one `WorkerStartError` here, with the worker's own exception,
-        instead of a pool that breaks and is restarted in vain."""
-        assert self.executor is not None
-        try:
-            self.executor.submit(_probeWorker).result()
-        except WorkerStartError:
-            self.close(abort=True)
-            raise
-        except BrokenProcessPool:
-            self.close(abort=True)
-            raise WorkerStartError(_diagnoseStart()) from None
-
-    def restart(self) -> None:
-        if self.executor is not None:
-            self._kill()
-        method = (
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        self.executor = ProcessPoolExecutor(
-            max_workers=self.nWorkers,
-            mp_context=multiprocessing.get_context(method),
-            initializer=_initProcessWorker,
-            initargs=(self._payload,),
-        )
-
-    def submit(
-        self, chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any], readOnlyCells: bool
-    ) -> Future:
-        assert self.executor is not None
-        return self.executor.submit(_runChunkInProcess, chunk, doClone, kwargs, readOnlyCells)
-
-    def _kill(self) -> None:
-        ex = self.executor
-        if ex is None:
-            return
-        procs = list(getattr(ex, "_processes", {}).values())
-        ex.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            with contextlib.suppress(Exception):
-                p.terminate()
-        for p in procs:
-            with contextlib.suppress(Exception):
-                p.join(timeout=5)
-        self.executor = None
-
-    def close(self, abort: bool = False) -> None:
-        if self.executor is not None:
-            if abort:
-                self._kill()
-            else:
-                self.executor.shutdown(wait=True)
-                self.executor = None
-        for shm in self._shms:
-            with contextlib.suppress(Exception):
-                shm.close()
-            with contextlib.suppress(Exception):
-                shm.unlink()
-        self._shms = []
-
-
 # ------------------------------------------------------------------------ driver
 
 
@@ -488,7 +356,8 @@ class _Stats:
 
     def __init__(self) -> None:
         self.maxHeld = 0  # most cells submitted but not yet yielded, at any time
-        self.retries = 0
+        self.retries = 0  # worker processes that died and were replaced
+        self.timeouts = 0  # cells stopped by cellTimeout
 
 
 def iterOrderedResults(
@@ -508,6 +377,8 @@ def iterOrderedResults(
     onChunkDone: Callable[[int], None] | None = None,
     stats: _Stats | None = None,
     log: Any = None,
+    cellTimeout: float | None = None,
+    poolKeeper: PoolKeeper | None = None,
 ) -> Generator[list[Outcome], None, None]:
     """Run the mapper over ``cells``; yield lists of outcomes in cell order.
 
@@ -520,13 +391,19 @@ def iterOrderedResults(
     maxCellsInFlight : `int`
         Bound on cells submitted but not yet yielded (0: 4 chunks per worker).
     chunkSize : `int`
-        Cells per task (0: `chooseChunkSize`).
+        Cells per task (0: `chooseChunkSize`; 1 with ``cellTimeout``).
     readOnlyCells : `bool`
         Hand the mapper read-only views instead of copy-on-write cells.
     client : `dask.distributed.Client`, optional
         For ``dask``.
     onChunkDone : callable, optional
         Called with the number of cells of each chunk as it finishes (progress).
+    cellTimeout : `float`, optional
+        Seconds ``mapper.run`` may take on one cell; a cell that takes longer
+        becomes a failed cell (`CellFailure` with a `TimeoutError`). Cells are
+        then sent to workers one at a time.
+    poolKeeper : `PoolKeeper`, optional
+        Keeps the ``processes`` pool warm after the run (else it is closed).
     """
     log = log or _log
     stats = stats or _Stats()
@@ -546,6 +423,9 @@ def iterOrderedResults(
                 err,
             )
             backend = "serial"
+            nWorkers = 1
+    if cellTimeout is not None:
+        chunkSize = 1
     size = chunkSize if chunkSize > 0 else chooseChunkSize(len(cells), nWorkers)
     chunks = _chunks(cells, size)
     window = max(1, (maxCellsInFlight // size) if maxCellsInFlight > 0 else 4 * nWorkers)
@@ -555,7 +435,7 @@ def iterOrderedResults(
         )
 
     cellOpts = {"readOnlyCells": readOnlyCells}
-    if backend == "serial":
+    if backend == "serial" and cellTimeout is None:
         for chunk in chunks:
             stats.maxHeld = max(stats.maxHeld, len(chunk))
             out = runChunk(mapper, exposure, chunk, doClone, returnSubImages, kwargs, **cellOpts)
@@ -565,55 +445,54 @@ def iterOrderedResults(
             out = None  # type: ignore[assignment]
         return
 
-    if backend == "threads":
-        pool = ThreadPoolExecutor(max_workers=nWorkers, thread_name_prefix="imagemapper")
-        # One mapper per worker: a chunk takes a free instance and gives it back
-        # (there are as many instances as threads, so one is always free).
-        free: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for m in mappers:
-            free.put(m)
+    if backend in ("serial", "threads"):
+        # Daemon threads: an interrupted run (Ctrl-C) or a timed-out cell
+        # never waits for a mapper that does not return. Under serial (with
+        # a cellTimeout) one such thread runs the cells one after the other.
+        def runOne(m: Any, chunk: Sequence[Cell]) -> list[Outcome]:
+            return runChunk(m, exposure, chunk, doClone, returnSubImages, kwargs, **cellOpts)
 
-        def runWithOwnMapper(chunk: Sequence[Cell]) -> list[Outcome]:
-            m = free.get()
-            try:
-                return runChunk(m, exposure, chunk, doClone, returnSubImages, kwargs, **cellOpts)
-            finally:
-                free.put(m)
+        def onTimeout() -> None:
+            stats.timeouts += 1
 
-        def submit(ci: int) -> Any:
-            return pool.submit(runWithOwnMapper, chunks[ci])
+        tpool = ThreadPool(
+            mappers,
+            runOne,
+            cellTimeout,
+            lambda old: _replacementMapper(mapper, old, log),
+            onTimeout,
+        )
 
-        def close(abort: bool, pending: list) -> None:
-            pool.shutdown(wait=True, cancel_futures=abort)
+        def tclose(abort: bool, pending: list) -> None:
+            tpool.close(abort)
 
-        yield from _drive(chunks, window, submit, _waitFutures, close, onChunkDone, stats)
+        yield from _drive(chunks, window, tpool.submit, tpool.waitAny, tclose, onChunkDone, stats)
         return
 
     if backend == "processes":
-        ppool = _ProcessPool(mapper, exposure, nWorkers, returnSubImages)
+        if poolKeeper is not None:
+            ppool, warm = poolKeeper.acquire(nWorkers)
+        else:
+            ppool, warm = ProcessPool(nWorkers), False
+        try:
+            ppool.prepare(mapper, exposure, returnSubImages, cellTimeout, stats, log)
+        except BaseException:
+            if poolKeeper is not None:
+                poolKeeper.release(ppool, warm, abort=True)
+            else:
+                ppool.close(abort=True)
+            raise
 
-        def psubmit(ci: int) -> Any:
-            return ppool.submit(chunks[ci], doClone, kwargs, readOnlyCells)
+        def psubmit(chunk: Sequence[Cell]) -> Any:
+            return ppool.submit(chunk, doClone, kwargs, readOnlyCells)
 
         def pclose(abort: bool, pending: list) -> None:
-            ppool.close(abort=abort)
+            if poolKeeper is not None:
+                poolKeeper.release(ppool, warm, abort)
+            else:
+                ppool.close(abort=abort)
 
-        def restart() -> None:
-            stats.retries += 1
-            log.warning("A worker process died; restarting the pool and retrying its cells.")
-            ppool.restart()
-
-        yield from _drive(
-            chunks,
-            window,
-            psubmit,
-            _waitFutures,
-            pclose,
-            onChunkDone,
-            stats,
-            broken=(BrokenProcessPool,),
-            restart=restart,
-        )
+        yield from _drive(chunks, window, psubmit, ppool.waitAny, pclose, onChunkDone, stats)
         return
 
     if backend == "dask":
@@ -629,10 +508,29 @@ def iterOrderedResults(
             onChunkDone,
             stats,
             readOnlyCells,
+            cellTimeout,
         )
         return
 
     raise ValueError(f"backend {backend!r} is not one of 'serial', 'threads', 'processes', 'dask'")
+
+
+def _replacementMapper(mapper: Any, old: Any, log: Any) -> Any:
+    """The mapper of a thread that replaces one stopped by ``cellTimeout``:
+    a new instance (the old one may still be in use by the abandoned
+    thread), or the shared one for a ``threadSafe`` mapper."""
+    if getattr(mapper, "threadSafe", False):
+        return mapper
+    try:
+        return replicateMapper(mapper)
+    except Exception as err:
+        log.warning(
+            "Cannot make a new instance of mapper %s for the thread that replaces a timed-out "
+            "one (%s): reusing the instance the abandoned thread may still be running.",
+            type(mapper).__name__,
+            err,
+        )
+        return old
 
 
 def workerMappers(mapper: Any, nWorkers: int) -> list[Any]:
@@ -684,81 +582,80 @@ def _runChunkOnDaskWorker(
     returnSubImages: bool,
     kwargs: dict[str, Any],
     readOnlyCells: bool,
+    cellTimeout: float | None = None,
 ) -> list[Outcome]:
-    return runChunk(
-        _threadMapper(mapper),
-        exposure,
-        chunk,
-        doClone,
-        returnSubImages,
-        kwargs,
-        portable=True,
-        readOnlyCells=readOnlyCells,
-    )
+    own = _threadMapper(mapper)
 
+    def run() -> list[Outcome]:
+        return runChunk(
+            own,
+            exposure,
+            chunk,
+            doClone,
+            returnSubImages,
+            kwargs,
+            portable=True,
+            readOnlyCells=readOnlyCells,
+        )
 
-def _waitFutures(pending: set) -> set:
-    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-    return done
+    if cellTimeout is None:
+        return run()
+    # A dask task cannot be killed: the cell runs on a daemon thread of its
+    # own, which is abandoned (and asked to stop) when it runs too long; this
+    # dask thread then takes a new mapper instance.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        with contextlib.suppress(_Abandon):
+            box["out"] = run()
+
+    helper = threading.Thread(target=target, name="imagemapper-cell", daemon=True)
+    helper.start()
+    helper.join(cellTimeout)
+    if "out" in box:
+        return box["out"]
+    _asyncRaise(helper)
+    if not getattr(mapper, "threadSafe", False):
+        with contextlib.suppress(Exception):
+            _THREAD_MAPPERS.byMapper[mapper] = replicateMapper(mapper)
+    return timeoutOutcomes(chunk, cellTimeout, "dask worker thread")
 
 
 def _drive(
     chunks: list[list[Cell]],
     window: int,
-    submit: Callable[[int], Any],
+    submit: Callable[[list[Cell]], Any],
     waitAny: Callable[[set], set],
     close: Callable[[bool, list], None],
     onChunkDone: Callable[[int], None] | None,
     stats: _Stats,
-    broken: tuple[type[BaseException], ...] = (),
-    restart: Callable[[], None] | None = None,
-    maxRestarts: int = 2,
 ) -> Iterator[list[Outcome]]:
-    """The submit / wait / reorder loop shared by the pool backends."""
+    """The submit / wait / reorder loop shared by the pool backends.
+
+    ``close(aborted, pending)`` runs on every exit: ``aborted`` unless every
+    chunk was yielded (an error, Ctrl-C, or the consumer stopped early).
+    """
     futureToChunk: dict[Any, int] = {}
     buffer: dict[int, list[Outcome]] = {}
     nextSubmit = 0
     nextYield = 0
-    restarts = 0
     aborted = True
     try:
         while nextYield < len(chunks):
             while nextSubmit < len(chunks) and nextSubmit < nextYield + window:
-                futureToChunk[submit(nextSubmit)] = nextSubmit
+                futureToChunk[submit(chunks[nextSubmit])] = nextSubmit
                 nextSubmit += 1
             held = sum(len(chunks[i]) for i in range(nextYield, nextSubmit))
             stats.maxHeld = max(stats.maxHeld, held)
             if nextYield not in buffer:
                 done = waitAny(set(futureToChunk))
-                brokenSeen = False
                 for fut in done:
                     ci = futureToChunk.pop(fut)
-                    try:
-                        buffer[ci] = fut.result()
-                    except broken:
-                        brokenSeen = True
-                        continue
+                    buffer[ci] = fut.result()
                     if onChunkDone:
                         onChunkDone(len(chunks[ci]))
                 # Drop our references to finished futures (they hold results).
                 done = fut = None  # type: ignore[assignment]
-                if brokenSeen:
-                    if restart is None or restarts >= maxRestarts:
-                        raise RuntimeError(
-                            "a worker process died while running the mapper (killed, out of "
-                            f"memory or crashed) and {restarts} restart(s) did not help; no "
-                            "result was returned"
-                        )
-                    restarts += 1
-                    lost = sorted(
-                        set(futureToChunk.values())
-                        | {i for i in range(nextYield, nextSubmit) if i not in buffer}
-                    )
-                    futureToChunk.clear()
-                    restart()
-                    for ci in lost:
-                        futureToChunk[submit(ci)] = ci
-                    continue
             while nextYield in buffer:
                 out = buffer.pop(nextYield)
                 nextYield += 1
@@ -781,6 +678,7 @@ def _driveDask(
     onChunkDone: Callable[[int], None] | None,
     stats: _Stats,
     readOnlyCells: bool = False,
+    cellTimeout: float | None = None,
 ) -> Iterator[list[Outcome]]:
     try:
         from distributed import wait as dwait
@@ -794,16 +692,17 @@ def _driveDask(
     mapperF = client.scatter(mapper, broadcast=True, hash=False)
     exposureF = client.scatter(exposure, broadcast=True, hash=False)
 
-    def submit(ci: int) -> Any:
+    def submit(chunk: list[Cell]) -> Any:
         return client.submit(
             _runChunkOnDaskWorker,
             mapperF,
             exposureF,
-            chunks[ci],
+            chunk,
             doClone,
             returnSubImages,
             kwargs,
             readOnlyCells,
+            cellTimeout,
             pure=False,
             retries=2,
         )

@@ -22,9 +22,9 @@ import numpy as np
 from . import _core
 from ._core import Box2I, Extent2I, Point2I
 from ._edges import canonicalEdgeMode, edgeIndices, keepCellShape, takeCell
-from ._image import Exposure
 from ._reducer import STITCH_OPERATIONS
-from ._task import Struct
+from .image import Exposure
+from .task import Struct
 
 #: Reductions a lazy (dask) input supports: those whose value at a pixel
 #: depends only on the cells covering it, in cell order.

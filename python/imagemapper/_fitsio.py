@@ -58,16 +58,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._image import (
-    Exposure,
-    _as_xy,
-    _card_key,
-    _float_image_array,
-    _int32_mask_array,
-    _owned,
-    _shifted_wcs,
-    _validate_planes,
+from .image import Exposure
+from .image._common import (
+    asXY,
+    floatImageArray,
+    int32MaskArray,
+    ownedArray,
+    shiftedWcs,
+    validatePlanes,
 )
+from .image._exposure import cardKey
 
 if TYPE_CHECKING:
     from astropy.io import fits
@@ -144,7 +144,7 @@ def headerFromMetadata(metadata: Mapping[str, Any]) -> fits.Header:
                 else:
                     header.add_comment(str(line))
             continue
-        header[_card_key(key)] = value
+        header[cardKey(key)] = value
     return header
 
 
@@ -568,7 +568,7 @@ def planLayout(hdul: Any, path: str, hdu: Any = None) -> FitsLayout:
         found = {key[3:]: value for key, value in mheader.items() if key.startswith("MP_")}
         if found:
             try:
-                planes = _validate_planes(found)
+                planes = validatePlanes(found)
             except (TypeError, ValueError) as err:
                 raise _fail(path, mask.label(), f"bad mask plane cards: {err}") from None
 
@@ -600,7 +600,7 @@ def planLayout(hdul: Any, path: str, hdu: Any = None) -> FitsLayout:
             # The fixes astropy applies (e.g. 'datfix') are reported once by the caller.
             warnings.simplefilter("ignore", FITSFixedWarning)
             try:
-                wcs = _shifted_wcs(WCS(header, fobj=hdul), xy0[0], xy0[1])
+                wcs = shiftedWcs(WCS(header, fobj=hdul), xy0[0], xy0[1])
             except Warning:  # a warning the caller turned into an error
                 raise
             except Exception as err:
@@ -709,7 +709,7 @@ def toVariance(array: np.ndarray, kind: str, dtype: np.dtype) -> np.ndarray:
         out = np.divide(1.0, ivar, out=np.full(ivar.shape, np.inf), where=ivar != 0).astype(dtype)
     else:
         out = np.array(arr, dtype=dtype)
-    return _owned(out.astype(out.dtype.newbyteorder("="), copy=False))
+    return ownedArray(out.astype(out.dtype.newbyteorder("="), copy=False))
 
 
 def toMaskBits(array: np.ndarray, layout: FitsLayout, where: str) -> np.ndarray:
@@ -719,7 +719,7 @@ def toMaskBits(array: np.ndarray, layout: FitsLayout, where: str) -> np.ndarray:
         top = (arr >> np.uint32(31)).astype(np.uint32)
         arr = (arr & np.uint32(0x7FFFFFFF)) | (top << np.uint32(layout.dqBit31))
     try:
-        return _owned(_int32_mask_array(arr, f"the mask ({where})"))
+        return ownedArray(int32MaskArray(arr, f"the mask ({where})"))
     except (TypeError, ValueError) as err:
         raise FitsFormatError(f"{layout.path}: {where}: {err}") from None
 
@@ -774,7 +774,7 @@ def openFits(path: str) -> Any:
 
 def readPsf(hdul: Any, layout: FitsLayout) -> Any:
     """The PSF stored in the file's ``PSF`` table and ``PSF_KERNEL`` images, or `None`."""
-    from ._psf import psfFromRecords
+    from .io._psfrecords import psfFromRecords
 
     table = next((i for i in layout.psfHdus if _hduName(hdul[i], i) == "PSF"), None)
     if table is None:
@@ -833,7 +833,7 @@ def readExposure(
             )
         checkFile(hdul, layout)
         try:
-            image = _owned(_float_image_array(_pixels(hdul, layout.image, layout.shape)))
+            image = ownedArray(floatImageArray(_pixels(hdul, layout.image, layout.shape)))
             mask = None
             if layout.mask is not None:
                 stored = _pixels(hdul, layout.mask, layout.shape)
@@ -934,11 +934,15 @@ def publishFile(
             else:
                 os.unlink(tmp)
         _fsyncDirectory(directory)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(err, OSError) and not isinstance(err, FileExistsError):
+            from ._output import namedOSError
+
+            raise namedOSError(err, target, "cannot write the file") from err
         raise
 
 
@@ -1008,7 +1012,7 @@ def psfHdus(psf: Any) -> tuple[list[Any], list[str]]:
     """The ``PSF`` table HDU and ``PSF_KERNEL`` image HDUs of ``psf``, and notes."""
     from astropy.io import fits
 
-    from ._psf import psfToRecords
+    from .io._psfrecords import psfToRecords
 
     rows, kernels, notes = psfToRecords(psf)
     columns = []
@@ -1071,7 +1075,7 @@ def writeExposure(
     common["WCSNAMEA"] = "PARENT"
     wcs = exposure.getWcs()
     if wcs is not None:
-        common.extend(_shifted_wcs(wcs, -x0, -y0).to_header(relax=True))
+        common.extend(shiftedWcs(wcs, -x0, -y0).to_header(relax=True))
 
     hdus: list[Any] = [primary]
     planes = (exposure.image, exposure.mask, exposure.variance)
@@ -1080,7 +1084,7 @@ def writeExposure(
         header["EXTTYPE"] = extname
         if extname == "MASK":
             for name, bit in sorted(exposure.mask.getMaskPlaneDict().items(), key=lambda kv: kv[1]):
-                header[_card_key(f"MP_{name}")] = bit
+                header[cardKey(f"MP_{name}")] = bit
         if extname == "VARIANCE":
             header["UTYPE"] = ("VarianceUncertainty", "astropy: this plane is a variance")
         data = np.ascontiguousarray(plane.array, dtype=plane.dtype.newbyteorder(">"))
@@ -1179,7 +1183,7 @@ def _arrayWcs(exposure: Exposure) -> Any:
     if wcs is None:
         return None
     x0, y0 = exposure.getX0(), exposure.getY0()
-    wcs = _shifted_wcs(wcs, -x0, -y0)
+    wcs = shiftedWcs(wcs, -x0, -y0)
     wcs.pixel_shape = (exposure.getWidth(), exposure.getHeight())
     return wcs
 
@@ -1260,7 +1264,7 @@ def fromNDData(cls: type[Exposure], nddata: NDData) -> Any:
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from ._psf import KernelPsf
+    from .image.psf import KernelPsf
 
     data = np.asarray(nddata.data)
     meta = nddata.meta if nddata.meta is not None else {}
@@ -1275,11 +1279,11 @@ def fromNDData(cls: type[Exposure], nddata: NDData) -> Any:
             mask = np.full(data.shape, mask.item(), dtype=mask.dtype)
 
     if "XY0" in meta:
-        xy0 = _as_xy(meta["XY0"], "meta['XY0']")
+        xy0 = asXY(meta["XY0"], "meta['XY0']")
     else:
         xy0 = (-int(meta.get("LTV1", 0)), -int(meta.get("LTV2", 0)))
     found = {key[3:]: int(value) for key, value in meta.items() if str(key).startswith("MP_")}
-    planes = _validate_planes(found) if found else None
+    planes = validatePlanes(found) if found else None
 
     wcs = nddata.wcs
     if wcs is not None and not isinstance(wcs, WCS):
@@ -1287,7 +1291,7 @@ def fromNDData(cls: type[Exposure], nddata: NDData) -> Any:
         if not isinstance(wcs, WCS):
             raise TypeError(f"only astropy.wcs.WCS is supported, not {type(nddata.wcs).__name__}")
     if wcs is not None:
-        wcs = _shifted_wcs(wcs, xy0[0], xy0[1])
+        wcs = shiftedWcs(wcs, xy0[0], xy0[1])
 
     if isinstance(meta, fits.Header):
         metadata = metadataFromHeader(meta)

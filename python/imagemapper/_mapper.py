@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import lsst.pex.config as pexConfig
 
 from ._core import Box2I
-from ._image import Exposure
-from ._task import Struct, Task, replicateTask
+from .image import Exposure
+from .task import Struct, Task, replicateTask
 
 
 class ImageMapperConfig(pexConfig.Config):

@@ -15,6 +15,7 @@ import inspect
 import math
 import sys
 import time
+import weakref
 from collections.abc import Generator
 from typing import Any, ClassVar, cast
 
@@ -22,83 +23,17 @@ import lsst.pex.config as pexConfig
 
 from . import _core
 from ._batch import batchSize, equalShapes, gather, resultBatch
+from ._configfields import RangeField
 from ._core import Box2I
 from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
 from ._executors import CellFailure, _Stats, interactive, iterOrderedResults, runChunk
-from ._image import Exposure
 from ._mapper import ImageMapper, PassThroughMapper
-from ._psf import psfFwhm
+from ._pools import PoolKeeper
 from ._reducer import STITCH_OPERATIONS, ImageReducer
-from ._task import Struct, Task, timeMethod
-
-
-def _checkPositive(value: float) -> bool:
-    return value is not None and math.isfinite(value) and value > 0
-
-
-def _checkNonNegative(value: float) -> bool:
-    return value is not None and math.isfinite(value) and value >= 0
-
-
-class _Field(pexConfig.Field):
-    """A `lsst.pex.config.Field` whose rejection message says what is allowed.
-
-    pex_config's own message for a failed ``check`` is only "Value 0.0 is not
-    a valid value"; this one adds ``expected`` ("a finite number > 0"), so
-    that the `~lsst.pex.config.FieldValidationError` names the field, the bad
-    value and the allowed range.
-    """
-
-    def __init__(
-        self,
-        doc: str,
-        dtype: type,
-        default: Any,
-        check: Any,
-        expected: str,
-        optional: bool = False,
-    ) -> None:
-        from lsst.pex.config.callStack import getStackFrame
-
-        self.expected = expected
-        if dtype not in self.supportedTypes:
-            raise ValueError(f"Unsupported Field dtype {dtype}")
-        # As Field.__init__, but recording the config class body (our
-        # caller) as the field's definition.
-        self._setup(
-            doc=doc,
-            dtype=dtype,
-            default=default,
-            check=check,
-            optional=optional,
-            source=getStackFrame(),
-            deprecated=None,
-        )
-
-    def _rejection(self, value: Any) -> str:
-        return f"Value {value!r} is not allowed; expected {self.expected}"
-
-    def _validateValue(self, value: Any) -> None:
-        if (
-            value is not None
-            and isinstance(value, self.dtype)
-            and self.check is not None
-            and not self.check(value)
-        ):
-            raise ValueError(self._rejection(value))
-        super()._validateValue(value)
-
-    def validate(self, instance: Any) -> None:
-        value = self.__get__(instance)
-        if value is not None and self.check is not None and not self.check(value):
-            raise pexConfig.FieldValidationError(self, instance, self._rejection(value))
-        super().validate(instance)
-
-
-# Error messages name the field class: read "Field 'cellSizeX' failed validation".
-_Field.__name__ = _Field.__qualname__ = "Field"
-
+from .image import Exposure
+from .image.psf import psfFwhm
+from .task import Struct, Task, timeMethod
 
 #: The choices of ``edgeModeX`` / ``edgeModeY``: those of ``edgeMode``.
 _AXIS_EDGE_MODES = {k: f"as edgeMode {k!r}" for k in EDGE_MODES}
@@ -129,49 +64,53 @@ class ImageMapReduceConfig(pexConfig.Config):
         optional=True,
         default=None,
     )
-    cellSizeX = _Field(
+    cellSizeX = RangeField(
         dtype=float,
         doc="Cell width in pixels (× PSF FWHM when scaleByFwhm).",
         default=10.0,
-        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    cellSizeY = _Field(
+    cellSizeY = RangeField(
         dtype=float,
         doc="Cell height in pixels (× PSF FWHM when scaleByFwhm).",
         default=10.0,
-        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    gridStepX = _Field(
+    gridStepX = RangeField(
         dtype=float,
         doc="Distance between cell centres in x (× FWHM when scaleByFwhm); "
         "ignored when adjustGridOption is 'spacing'.",
         default=10.0,
-        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    gridStepY = _Field(
+    gridStepY = RangeField(
         dtype=float,
         doc="Distance between cell centres in y (see gridStepX).",
         default=10.0,
-        expected="a finite number > 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkPositive,
+        min=0.0,
+        inclusiveMin=False,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    borderSizeX = _Field(
+    borderSizeX = RangeField(
         dtype=float,
         doc="Extra pixels on each side of a cell in x, for the expanded cell "
         "(× FWHM when scaleByFwhm).",
         default=5.0,
-        expected="a finite number >= 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkNonNegative,
+        min=0.0,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
-    borderSizeY = _Field(
+    borderSizeY = RangeField(
         dtype=float,
         doc="Extra pixels on each side of a cell in y (see borderSizeX).",
         default=5.0,
-        expected="a finite number >= 0 (pixels, or units of the PSF FWHM when scaleByFwhm)",
-        check=_checkNonNegative,
+        min=0.0,
+        note="pixels, or units of the PSF FWHM when scaleByFwhm",
     )
     adjustGridOption = pexConfig.ChoiceField(
         dtype=str,
@@ -220,12 +159,12 @@ class ImageMapReduceConfig(pexConfig.Config):
             "dask": "a dask.distributed cluster (a client passed to the task, or daskScheduler)",
         },
     )
-    numWorkers = _Field(
+    numWorkers = RangeField(
         dtype=int,
         doc="Number of workers (threads/processes) and stitching threads; 0 = all usable CPUs.",
         default=0,
-        expected="an integer >= 0 (0 = all usable CPUs)",
-        check=lambda n: n is not None and n >= 0,
+        min=0,
+        note="0 = all usable CPUs",
     )
     onMapperError = pexConfig.ChoiceField(
         dtype=str,
@@ -244,13 +183,24 @@ class ImageMapReduceConfig(pexConfig.Config):
         optional=True,
         default=None,
     )
-    maxCellsInFlight = _Field(
+    maxCellsInFlight = RangeField(
         dtype=int,
         doc="Most cells submitted to workers but not yet stitched, which bounds the memory "
         "held by results; 0 = four chunks per worker.",
         default=0,
-        expected="an integer >= 0 (0 = four chunks per worker)",
-        check=lambda n: n is not None and n >= 0,
+        min=0,
+        note="0 = four chunks per worker",
+    )
+    cellTimeout = RangeField(
+        dtype=float,
+        doc="Seconds mapper.run may take on one cell; None = no limit. A cell that takes longer "
+        "is stopped and counts as failed: a MapperError under onMapperError='raise', a "
+        "masked cell under 'mask' (see docs/reliability.md).",
+        optional=True,
+        default=None,
+        min=0.0,
+        inclusiveMin=False,
+        note="None = no limit",
     )
     daskScheduler = pexConfig.Field(
         dtype=str,
@@ -378,6 +328,10 @@ class ImageMapReduceTask(Task):
         self._gridKey: tuple | None = None
         self._generatedBoxes: tuple[list, list] | None = None
         self.client = client
+        # The processes backend's pool stays warm between runs (closed by
+        # close(), a with block, when the task is collected, or at exit).
+        self._poolKeeper = PoolKeeper()
+        weakref.finalize(self, self._poolKeeper.close)
         target = self.config.mapper.target
         if target is ImageMapper:
             # The default target is the abstract base: run its documented
@@ -397,6 +351,24 @@ class ImageMapReduceTask(Task):
         else:
             self.makeSubtask("mapper")
         self.makeSubtask("reducer")
+
+    # ------------------------------------------------------------ lifetime
+
+    def close(self) -> None:
+        """Stop the worker processes the ``processes`` backend keeps warm
+        between runs and release their shared copy of the input.
+
+        The task stays usable: a later run starts a new pool. Also done by a
+        ``with task:`` block, when the task is garbage-collected, and at
+        interpreter exit.
+        """
+        self._poolKeeper.close()
+
+    def __enter__(self) -> ImageMapReduceTask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ---------------------------------------------------------------- grid
 
@@ -585,6 +557,7 @@ class ImageMapReduceTask(Task):
         "onMapperError",
         "progress",
         "maxCellsInFlight",
+        "cellTimeout",
     )
 
     @timeMethod
@@ -600,7 +573,7 @@ class ImageMapReduceTask(Task):
             ``doClone`` (hand the mapper eager deep copies of the cells
             instead of copy-on-write cells), and the per-call overrides of the execution
             config fields ``backend``, ``numWorkers``, ``onMapperError``,
-            ``progress`` and ``maxCellsInFlight``. ``forceEvenSized`` makes
+            ``progress``, ``maxCellsInFlight`` and ``cellTimeout``. ``forceEvenSized`` makes
             every box even-sized and is also passed to the mapper, as in LSST.
 
         Returns
@@ -614,7 +587,9 @@ class ImageMapReduceTask(Task):
         Raises
         ------
         MapperError
-            When ``mapper.run`` raises on a cell and ``onMapperError='raise'``.
+            When ``mapper.run`` raises on a cell, or runs past
+            ``cellTimeout`` (the cause is then a `TimeoutError`), and
+            ``onMapperError='raise'``.
         """
         opts = self._executionOptions(kwargs)
         doClone = bool(kwargs.pop("doClone", False))
@@ -775,6 +750,15 @@ class ImageMapReduceTask(Task):
         m = opts["maxCellsInFlight"]
         if not isinstance(m, int) or isinstance(m, bool) or m < 0:
             raise ValueError(f"maxCellsInFlight={m!r} must be an integer >= 0 (0 = automatic)")
+        t = opts["cellTimeout"]
+        if t is not None and (
+            not isinstance(t, (int, float))
+            or isinstance(t, bool)
+            or not (math.isfinite(t) and t > 0)
+        ):
+            raise ValueError(
+                f"cellTimeout={t!r} must be a finite number of seconds > 0, or None for no limit"
+            )
         return opts
 
     def _cellList(self, exposure: Exposure, forceEvenSized: bool) -> list[tuple[int, Box2I, Box2I]]:
@@ -830,6 +814,8 @@ class ImageMapReduceTask(Task):
             onChunkDone=bar.update if bar is not None else None,
             stats=stats,
             log=self.log,
+            cellTimeout=opts["cellTimeout"],
+            poolKeeper=self._poolKeeper,
         )
         try:
             yield from gen
@@ -837,6 +823,7 @@ class ImageMapReduceTask(Task):
             gen.close()
             self.metadata["maxCellsHeld"] = stats.maxHeld
             self.metadata["workerRestarts"] = stats.retries
+            self.metadata["numTimedOutCells"] = stats.timeouts
 
     def _sortOutcomes(
         self, batch: list, failures: list[CellFailure], policy: str

@@ -16,10 +16,11 @@ import lsst.pex.config as pexConfig
 import numpy as np
 
 from . import _core
+from ._configfields import RangeField
 from ._core import Box2I
-from ._image import Exposure, Image, Mask
-from ._psf import CoaddPsf
-from ._task import Struct, Task
+from .image import Exposure, Image, Mask
+from .image.psf import CoaddPsf
+from .task import Struct, Task
 
 #: Reduce operations that build a new exposure from the per-cell results
 #: (streamed through the Rust reducer, cell batch by cell batch). The names
@@ -66,12 +67,14 @@ class ImageReducerConfig(pexConfig.Config):
             "gaussian": "Gaussian step, p(u) = Phi(6 (u - 1/2))",
         },
     )
-    blendMaxRampFraction = pexConfig.Field(
+    blendMaxRampFraction = RangeField(
         dtype=float,
         doc="'weighted': largest ramp width as a fraction of the cell's width (height). Each "
         "ramp spans the overlap with the neighbouring cells on that edge, capped by this.",
         default=0.5,
-        check=lambda v: v is not None and 0 < v <= 1,
+        min=0.0,
+        max=1.0,
+        inclusiveMin=False,
     )
     blendInverseVariance = pexConfig.Field(
         dtype=bool,

@@ -12,27 +12,28 @@ from __future__ import annotations
 
 __all__ = ["RustGaussianConvolveConfig", "RustGaussianConvolveMapper"]
 
-import math
 from typing import Any, ClassVar
 
 import lsst.pex.config as pexConfig
 
 from . import _core
+from ._configfields import RangeField
 from ._core import Box2I
-from ._image import Exposure
 from ._mapper import ImageMapper, ImageMapperConfig
-from ._task import Struct
+from .image import Exposure
+from .task import Struct
 
 
 class RustGaussianConvolveConfig(ImageMapperConfig):
     """Configuration of `RustGaussianConvolveMapper`."""
 
-    sigma = pexConfig.Field(
+    sigma = RangeField(
         dtype=float,
         doc="Gaussian sigma in pixels; the kernel reaches ceil(4 sigma) pixels, so a border of "
         "at least that makes the tiled result equal the whole-image convolution.",
         default=2.0,
-        check=lambda v: v is not None and math.isfinite(v) and v > 0,
+        min=0.0,
+        inclusiveMin=False,
     )
 
 

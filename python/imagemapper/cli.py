@@ -359,7 +359,7 @@ def _readExposure(path: str, hdu: Any = None, command: str = "run") -> Any:
     has several image HDUs, which one is used."""
     import warnings
 
-    from ._image import Exposure
+    from .image import Exposure
 
     p = Path(path)
     if not p.exists():
@@ -662,6 +662,28 @@ def buildParser() -> argparse.ArgumentParser:
         metavar="N",
         help="first run N random cells (default 5) with the border and with twice the border "
         "and print the largest difference inside the cells (task.checkBorder)",
+    )
+    outOfCore = run.add_argument_group("out of core (images larger than memory)")
+    outOfCore.add_argument(
+        "--out-of-core",
+        action="store_true",
+        help="read IN.fits cell by cell and write OUT (.fits or .zarr) band by band "
+        "(runOutOfCore): memory holds the cells in flight plus one band, whatever the image "
+        "size; --backend serial or threads; OUT is locked against a second writer",
+    )
+    outOfCore.add_argument(
+        "--band-height",
+        type=_positiveInt,
+        default=None,
+        metavar="ROWS",
+        help="output rows per band with --out-of-core (default: 4 cell heights, at least 256)",
+    )
+    outOfCore.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the partial output a killed or failed --out-of-core run left beside OUT "
+        "(from its first band not done; bit-identical to an uninterrupted run); refused if "
+        "that run had another config, mapper, input or band height; implies --out-of-core",
     )
     _addGridOptions(run)
     _addExecution(run)
@@ -973,7 +995,7 @@ def _writeZarr(exposure: Any, path: str) -> None:
         group.attrs["wcs"] = dict(wcs.to_header(relax=True))
     psf = exposure.getPsf()
     if psf is not None:
-        from ._psf import psfToRecords
+        from .io._psfrecords import psfToRecords
 
         rows, kernels, _ = psfToRecords(psf)
         group.attrs["psf"] = rows
@@ -1010,6 +1032,9 @@ def _cmdRun(args: argparse.Namespace) -> int:
     if out is not None and out.exists() and Path(args.input).exists():
         if os.path.samefile(out, args.input):
             raise CliError(f"output {args.output!r} is the input file; give another name")
+    if args.resume or args.out_of_core or args.band_height:
+        assert out is not None
+        return _runOutOfCore(args, config, mapperClass, kind, out)
     exposure = _readExposure(args.input, args.hdu, "run")
     _checkInverseVariance(config, exposure, args.input)
     t0 = time.perf_counter()
@@ -1044,8 +1069,10 @@ def _cmdRun(args: argparse.Namespace) -> int:
         if out is None:
             table.pprint_all()
         else:
-            try:
-                table.write(out, overwrite=True)
+            from ._fitsio import publishFile
+
+            try:  # atomically, as every output: complete, or the previous file untouched
+                publishFile(out, lambda tmp: table.write(tmp, overwrite=True), overwrite=True)
             except Exception as err:
                 raise CliError(
                     f"cannot write the table to {str(out)!r}: {_firstLine(err)}"
@@ -1069,6 +1096,82 @@ def _cmdRun(args: argparse.Namespace) -> int:
         _writeOutput(output, out, kind, overwrite=True)
     except OSError as err:
         raise CliError(f"cannot write {str(out)!r}: {_firstLine(err)}") from err
+    print(f"wrote {out}")
+    return 0
+
+
+def _runOutOfCore(
+    args: argparse.Namespace, config: Any, mapperClass: type, kind: str, out: Path
+) -> int:
+    """``run --out-of-core``: `runOutOfCore` from a `FitsSource` into OUT."""
+    from ._executors import MapperError
+    from ._fitsio import addProvenance, provenance
+    from ._mapreduce import ImageMapReduceTask
+    from ._outofcore import FitsSource, runOutOfCore
+    from ._output import sideName
+
+    if config.backend not in ("serial", "threads"):
+        raise CliError(
+            f"--out-of-core runs with --backend serial or threads, not {config.backend!r}"
+        )
+    if kind not in ("fits", "zarr") or out.name.lower().endswith((".gz", ".fz", ".bz2")):
+        raise CliError(
+            "--out-of-core writes an uncompressed .fits file or a .zarr directory, "
+            f"not {str(out)!r}"
+        )
+    if not Path(args.input).is_file():
+        raise CliError(f"input file {args.input!r} does not exist")
+    try:
+        source = FitsSource(args.input, hdu=args.hdu)
+    except OSError as err:
+        raise CliError(_firstLine(err)) from err
+    task = ImageMapReduceTask(config)
+    metadata: dict[str, Any] = {}
+    addProvenance(
+        metadata,
+        provenance(
+            config,
+            mapperClass,
+            inputPath=args.input,
+            inputHdu=_inputHdu(args.input, args.hdu),
+            overrides=_overrideTexts(args),
+            command=f"imagemapper run --out-of-core --mapper {args.mapper}",
+        ),
+    )
+    t0 = time.perf_counter()
+    try:
+        res = runOutOfCore(
+            task,
+            source,
+            outputPath=out,
+            bandHeight=args.band_height,
+            resume=args.resume,
+            outputMetadata=metadata,
+        )
+    except (MapperError, ValueError, TypeError, RuntimeError, OSError) as err:
+        kept = os.path.exists(sideName(str(out), ".partial.json"))
+        hint = (
+            f"; {str(out)!r} is unchanged and the bands done are kept beside it: rerun with "
+            "--resume to continue"
+            if kept
+            else f"; {str(out)!r} is unchanged"
+        )
+        what = "" if isinstance(err, (MapperError, OSError)) else f"{type(err).__name__}: "
+        raise CliError(f"{what}{_firstLine(err)}{hint}") from err
+    elapsed = time.perf_counter() - t0
+    resumed = f", resumed after {res.resumedBands} bands done" if res.resumedBands else ""
+    print(
+        f"ran {mapperClass.__name__} out of core on {res.numCells} cells in {res.numBands} "
+        f"bands of {args.input} (backend {config.backend}, reduce "
+        f"{config.reducer.reduceOperation}{resumed}) in {elapsed:.2f} s"
+    )
+    if res.failedCells:
+        failed = [f.index for f in res.failedCells]
+        shown = ", ".join(str(i) for i in failed[:10]) + (", ..." if len(failed) > 10 else "")
+        print(
+            f"{len(failed)} cells failed (onMapperError={config.onMapperError}): cells {shown}; "
+            f"their pixels are flagged {', '.join(config.reducer.badMaskPlanes)}"
+        )
     print(f"wrote {out}")
     return 0
 

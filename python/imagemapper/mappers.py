@@ -58,19 +58,16 @@ from typing import Any, ClassVar
 import lsst.pex.config as pexConfig
 import numpy as np
 
+from ._configfields import RangeField
 from ._core import Box2I, Extent2I, Point2D, Point2I
-from ._image import Exposure, Image
 from ._mapper import ImageMapper, ImageMapperConfig
-from ._psf import DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole
-from ._task import Struct
+from .image import Exposure, Image
+from .image.psf import DoubleGaussianPsf, GaussianPsf, Psf, Quadrupole
+from .task import Struct
 
 # ---------------------------------------------------------------------------
 # numerical helpers
 # ---------------------------------------------------------------------------
-
-
-def _positive(value: float | None) -> bool:
-    return value is None or (math.isfinite(value) and value > 0)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -298,18 +295,19 @@ def _convolveCell(
 class GaussianConvolveConfig(ImageMapperConfig):
     """Configuration of `GaussianConvolveMapper`."""
 
-    sigma = pexConfig.Field(
+    sigma = RangeField(
         dtype=float,
         doc="Standard deviation of the Gaussian kernel, in pixels.",
         default=2.0,
-        check=lambda v: v is not None and math.isfinite(v) and v >= 0,
+        min=0.0,
     )
-    nSigma = pexConfig.Field(
+    nSigma = RangeField(
         dtype=float,
         doc="Kernel radius in units of sigma: the kernel reaches int(nSigma * sigma + 0.5) "
         "pixels, which the border should cover.",
         default=4.0,
-        check=_positive,
+        min=0.0,
+        inclusiveMin=False,
     )
     propagateMask = pexConfig.Field(
         dtype=bool,
@@ -427,19 +425,21 @@ class GaussianConvolveMapper(ImageMapper):
 class PsfMatchMapperConfig(ImageMapperConfig):
     """Configuration of `PsfMatchMapper`."""
 
-    targetSigma = pexConfig.Field(
+    targetSigma = RangeField(
         dtype=float,
         doc="Sigma (pixels) of the Gaussian PSF to match to; must be at least the PSF's "
         "determinant radius everywhere (a Gaussian kernel cannot sharpen).",
         default=None,
         optional=False,
-        check=_positive,
+        min=0.0,
+        inclusiveMin=False,
     )
-    nSigma = pexConfig.Field(
+    nSigma = RangeField(
         dtype=float,
         doc="Matching-kernel radius in units of its sigma (int(nSigma * sigma + 0.5) pixels).",
         default=4.0,
-        check=_positive,
+        min=0.0,
+        inclusiveMin=False,
     )
     propagateMask = pexConfig.Field(
         dtype=bool,
@@ -452,12 +452,12 @@ class PsfMatchMapperConfig(ImageMapperConfig):
         default="reflect",
         allowed={k: k for k in _EDGE_PADS},
     )
-    psfSize = pexConfig.Field(
+    psfSize = RangeField(
         dtype=int,
         doc="Width and height of the output GaussianPsf model images; 0 = "
         "2 * int(5 * targetSigma + 0.5) + 1.",
         default=0,
-        check=lambda v: v is not None and v >= 0,
+        min=0,
     )
 
 
@@ -814,34 +814,39 @@ class BackgroundMapperConfig(ImageMapperConfig):
             "mean": "mean of the sigma-clipped pixels",
         },
     )
-    nSigma = pexConfig.Field(
-        dtype=float, doc="Clipping threshold, in standard deviations.", default=3.0, check=_positive
+    nSigma = RangeField(
+        dtype=float,
+        doc="Clipping threshold, in standard deviations.",
+        default=3.0,
+        min=0.0,
+        inclusiveMin=False,
     )
-    maxIters = pexConfig.Field(
+    maxIters = RangeField(
         dtype=int,
         doc="Most sigma-clipping iterations.",
         default=5,
-        check=lambda v: v is not None and v >= 0,
+        min=0,
     )
     ignoreMaskPlanes = pexConfig.ListField(dtype=str, doc=_IGNORE_DOC, default=None, optional=True)
-    minValidPixels = pexConfig.Field(
+    minValidPixels = RangeField(
         dtype=int,
         doc="Fewer valid pixels than this (after clipping) make the cell's level NaN.",
         default=10,
-        check=lambda v: v is not None and v >= 1,
+        min=1,
     )
     useExpanded = pexConfig.Field(
         dtype=bool,
         doc="Measure on the expanded cell (cell + border) rather than the cell.",
         default=True,
     )
-    excludePercentile = pexConfig.Field(
+    excludePercentile = RangeField(
         dtype=float,
         doc="A cell whose measured box has more than this percentage of its pixels left out "
         "(ignored mask planes, non-finite, clipped) gets no level (NaN), as photutils' "
         "Background2D exclude_percentile; 100 keeps every cell with a valid pixel.",
         default=100.0,
-        check=lambda v: v is not None and 0.0 <= v <= 100.0,
+        min=0.0,
+        max=100.0,
     )
 
 

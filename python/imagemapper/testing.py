@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._core import Box2I, Point2I
-from ._image import Exposure
+from .image import Exposure
 
 
 def _box(x0: int, y0: int, x1: int, y1: int) -> Box2I | None:

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Modules
+//!
 //! `imagemapper-core`: the pure-Rust heart of imagemapper.
 //!
 //! * [`geom`]: `lsst.geom`-style points, extents and inclusive integer boxes;

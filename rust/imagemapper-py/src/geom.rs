@@ -36,6 +36,11 @@ fn ck(a: i32, op: &str, b: i32, r: Option<i32>) -> PyResult<i32> {
 // ---------------------------------------------------------------- Point2I
 
 /// An integer point ``(x, y)`` (``lsst.geom.Point2I``).
+///
+/// ``Point2I()`` is ``(0, 0)``; ``Point2I(x, y)``; ``Point2I(other)`` takes a
+/// Point2I, an Extent2I or an ``(x, y)`` tuple. Immutable and hashable;
+/// ``point + extent`` and ``point - extent`` are points, ``point - point`` is
+/// an Extent2I, and arithmetic that leaves 32 bits raises ``OverflowError``.
 #[pyclass(module = "imagemapper._core", frozen, eq, hash, from_py_object)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Point2I(pub core::Point2I);
@@ -58,7 +63,6 @@ impl PointLike {
 
 #[pymethods]
 impl Point2I {
-    /// ``Point2I()``, ``Point2I(x, y)`` or ``Point2I(point_or_extent)``.
     #[new]
     #[pyo3(signature = (x=None, y=None))]
     fn new(x: Option<&Bound<'_, PyAny>>, y: Option<i32>) -> PyResult<Self> {
@@ -82,18 +86,22 @@ impl Point2I {
             (None, Some(_)) => Err(PyTypeError::new_err("Point2I() given y without x")),
         }
     }
+    /// The x coordinate.
     #[getter]
     fn x(&self) -> i32 {
         self.0.x
     }
+    /// The y coordinate.
     #[getter]
     fn y(&self) -> i32 {
         self.0.y
     }
+    /// The x coordinate.
     #[allow(non_snake_case)]
     fn getX(&self) -> i32 {
         self.0.x
     }
+    /// The y coordinate.
     #[allow(non_snake_case)]
     fn getY(&self) -> i32 {
         self.0.y
@@ -148,13 +156,15 @@ impl Point2I {
 // ---------------------------------------------------------------- Point2D
 
 /// A floating-point point ``(x, y)`` (``lsst.geom.Point2D``).
+///
+/// ``Point2D()`` is ``(0.0, 0.0)``; ``Point2D(x, y)``; ``Point2D(other)``
+/// takes a Point2D, a Point2I or an ``(x, y)`` tuple. Immutable.
 #[pyclass(module = "imagemapper._core", frozen, from_py_object)]
 #[derive(Clone, Copy, PartialEq)]
 pub struct Point2D(pub core::Point2D);
 
 #[pymethods]
 impl Point2D {
-    /// ``Point2D()``, ``Point2D(x, y)`` or ``Point2D(point)``.
     #[new]
     #[pyo3(signature = (x=None, y=None))]
     fn new(x: Option<&Bound<'_, PyAny>>, y: Option<f64>) -> PyResult<Self> {
@@ -178,18 +188,22 @@ impl Point2D {
             (None, Some(_)) => Err(PyTypeError::new_err("Point2D() given y without x")),
         }
     }
+    /// The x coordinate.
     #[getter]
     fn x(&self) -> f64 {
         self.0.x
     }
+    /// The y coordinate.
     #[getter]
     fn y(&self) -> f64 {
         self.0.y
     }
+    /// The x coordinate.
     #[allow(non_snake_case)]
     fn getX(&self) -> f64 {
         self.0.x
     }
+    /// The y coordinate.
     #[allow(non_snake_case)]
     fn getY(&self) -> f64 {
         self.0.y
@@ -227,6 +241,11 @@ impl Point2D {
 // ---------------------------------------------------------------- Extent2I
 
 /// An integer extent ``(x, y)``: a size or an offset (``lsst.geom.Extent2I``).
+///
+/// ``Extent2I()`` is ``(0, 0)``; ``Extent2I(x, y)``; ``Extent2I(n)`` is
+/// ``(n, n)``; ``Extent2I(other)`` takes an Extent2I, a Point2I or an
+/// ``(x, y)`` tuple. Immutable and hashable; supports ``+``, ``-``, unary
+/// ``-`` and ``*`` by an integer, raising ``OverflowError`` past 32 bits.
 #[pyclass(module = "imagemapper._core", frozen, eq, hash, from_py_object)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Extent2I(pub core::Extent2I);
@@ -252,8 +271,6 @@ impl ExtentLike {
 
 #[pymethods]
 impl Extent2I {
-    /// ``Extent2I()``, ``Extent2I(x, y)``, ``Extent2I(n)`` (both n) or
-    /// ``Extent2I(point_or_extent)``.
     #[new]
     #[pyo3(signature = (x=None, y=None))]
     fn new(x: Option<&Bound<'_, PyAny>>, y: Option<i32>) -> PyResult<Self> {
@@ -279,18 +296,22 @@ impl Extent2I {
             (None, Some(_)) => Err(PyTypeError::new_err("Extent2I() given y without x")),
         }
     }
+    /// The size in x.
     #[getter]
     fn x(&self) -> i32 {
         self.0.x
     }
+    /// The size in y.
     #[getter]
     fn y(&self) -> i32 {
         self.0.y
     }
+    /// The size in x.
     #[allow(non_snake_case)]
     fn getX(&self) -> i32 {
         self.0.x
     }
+    /// The size in y.
     #[allow(non_snake_case)]
     fn getY(&self) -> i32 {
         self.0.y
@@ -440,93 +461,120 @@ impl Box2I {
         }
     }
 
+    /// The minimum (lower-left) corner.
     fn getMin(&self) -> Point2I {
         Point2I(self.0.min())
     }
+    /// The maximum (upper-right) corner, inclusive.
     fn getMax(&self) -> Point2I {
         Point2I(self.0.max())
     }
+    /// The minimum corner (the start of a half-open range).
     fn getBegin(&self) -> Point2I {
         Point2I(self.0.begin())
     }
+    /// One past the maximum corner (the end of a half-open range).
     fn getEnd(&self) -> Point2I {
         Point2I(self.0.end())
     }
+    /// The smallest x inside the box.
     fn getMinX(&self) -> i32 {
         self.0.min_x()
     }
+    /// The smallest y inside the box.
     fn getMinY(&self) -> i32 {
         self.0.min_y()
     }
+    /// The largest x inside the box.
     fn getMaxX(&self) -> i32 {
         self.0.max_x()
     }
+    /// The largest y inside the box.
     fn getMaxY(&self) -> i32 {
         self.0.max_y()
     }
+    /// The smallest x (as getMinX).
     fn getBeginX(&self) -> i32 {
         self.0.begin_x()
     }
+    /// The smallest y (as getMinY).
     fn getBeginY(&self) -> i32 {
         self.0.begin_y()
     }
+    /// One past the largest x.
     fn getEndX(&self) -> i32 {
         self.0.end_x()
     }
+    /// One past the largest y.
     fn getEndY(&self) -> i32 {
         self.0.end_y()
     }
+    /// The number of columns (0 for an empty box).
     fn getWidth(&self) -> i32 {
         self.0.width()
     }
+    /// The number of rows (0 for an empty box).
     fn getHeight(&self) -> i32 {
         self.0.height()
     }
+    /// ``Extent2I(width, height)``.
     fn getDimensions(&self) -> Extent2I {
         Extent2I(self.0.dimensions())
     }
+    /// The number of pixels, width × height.
     fn getArea(&self) -> i64 {
         self.0.area()
     }
+    /// The centre, ``((minX + maxX) / 2, (minY + maxY) / 2)``, as a Point2D.
     fn getCenter(&self) -> Point2D {
         Point2D(self.0.center())
     }
+    /// The four corners: (minX, minY), (maxX, minY), (maxX, maxY), (minX, maxY).
     fn getCorners(&self) -> Vec<Point2I> {
         self.0.corners().into_iter().map(Point2I).collect()
     }
+    /// True for a box with no pixel.
     fn isEmpty(&self) -> bool {
         self.0.is_empty()
     }
 
     // Pythonic read-only properties (as in recent lsst.geom).
+    /// The smallest x inside the box.
     #[getter]
     fn minX(&self) -> i32 {
         self.0.min_x()
     }
+    /// The smallest y inside the box.
     #[getter]
     fn minY(&self) -> i32 {
         self.0.min_y()
     }
+    /// The largest x inside the box.
     #[getter]
     fn maxX(&self) -> i32 {
         self.0.max_x()
     }
+    /// The largest y inside the box.
     #[getter]
     fn maxY(&self) -> i32 {
         self.0.max_y()
     }
+    /// The number of columns (0 for an empty box).
     #[getter]
     fn width(&self) -> i32 {
         self.0.width()
     }
+    /// The number of rows (0 for an empty box).
     #[getter]
     fn height(&self) -> i32 {
         self.0.height()
     }
+    /// The number of pixels, width × height.
     #[getter]
     fn area(&self) -> i64 {
         self.0.area()
     }
+    /// ``Extent2I(width, height)``.
     #[getter]
     fn dimensions(&self) -> Extent2I {
         Extent2I(self.0.dimensions())

@@ -196,9 +196,35 @@ macro_rules! dispatch {
     };
 }
 
-/// The reduce step of a map-reduce: output planes (and the weight or
-/// auxiliary plane the operation needs) owned here, cells added in batches
-/// in cell order, then ``finish``; see ``imagemapper/_core.pyi``.
+/// The reduce step: one output's planes, owned in Rust, filled cell batch by
+/// cell batch (in cell order) and finished once.
+///
+/// Parameters
+/// ----------
+/// op : `str`
+///     A name from `reduce_operations` other than ``mesh`` (ValueError
+///     otherwise, naming the choices).
+/// bbox : `Box2I`
+///     The output box (its planes are allocated here; MemoryError when they
+///     cannot be).
+/// dtype : numpy dtype
+///     ``float32`` or ``float64`` (TypeError otherwise).
+/// full_bbox : `Box2I`, optional
+///     The box every cell must lie in (default ``bbox``); a band of an
+///     out-of-core output is a ``bbox`` inside it.
+/// mask : int32 array, optional
+///     The starting output mask (copied), of ``bbox``'s shape; without it the
+///     output has no mask plane and cells' masks are ignored.
+/// variance : `bool`
+///     False for the image-only mode: no variance plane, and every value a
+///     cell gives is used as it is (NaN, ±inf and -0.0 included).
+/// grid : list of `Box2I`, optional
+///     The grid's cells: ``weighted`` ramps and ``owner`` centres come from
+///     them (a cell index beyond the grid uses its own box, no ramps).
+/// window, inverse_variance, variance_policy, max_ramp_fraction
+///     The parameters of ``weighted``.
+/// n_threads : `int`
+///     Threads (0: every core); the result is the same bits for any count.
 #[pyclass(module = "imagemapper._core", name = "Reducer")]
 pub struct PyReducer {
     inner: Option<Any>,
@@ -480,7 +506,7 @@ fn result_cells<'py, T: FromPlane>(
     with_variance: bool,
 ) -> PyResult<Vec<(Cell<'py, T>, Bound<'py, PyAny>)>> {
     let py = items.py();
-    let exposure = EXPOSURE.import(py, "imagemapper._image", "Exposure")?;
+    let exposure = EXPOSURE.import(py, "imagemapper.image", "Exposure")?;
     let mut out = Vec::with_capacity(items.len());
     for item in items.iter() {
         let (index, result): (usize, Bound<'py, PyAny>) = item.extract()?;
@@ -652,7 +678,10 @@ impl PyReducer {
         })
     }
 
-    /// Stitch ``(index, bbox, image, mask or None, variance or None)`` cells.
+    /// Stitch ``(index, bbox, image, mask or None, variance or None)`` cells,
+    /// in the order given. Planes of another real dtype are converted; a cell
+    /// outside ``full_bbox`` or with a plane of the wrong shape raises
+    /// ValueError naming the cell, and nothing is written then.
     fn add(&mut self, py: Python<'_>, cells: &Bound<'_, PyList>) -> PyResult<()> {
         if cells.is_empty() {
             return Ok(());
@@ -663,8 +692,9 @@ impl PyReducer {
         }
     }
 
-    /// Stitch mapper results ``(index, result)``; returns the results'
-    /// ``subExposure`` objects (for PSF and WCS bookkeeping).
+    /// Stitch mapper results ``(index, Struct(subExposure=Exposure))``
+    /// (planes read without copying); TypeError naming the cell for a result
+    /// without an `Exposure`. Returns the results' ``subExposure`` objects.
     fn add_results<'py>(
         &mut self,
         py: Python<'py>,
@@ -689,9 +719,9 @@ impl PyReducer {
         }
     }
 
-    /// Stitch a batch of equal-shape cells given as stacks: ``image``,
-    /// ``mask`` (or None) and ``variance`` (or None) of shape ``(n, h, w)``,
-    /// cell ``k`` being ``indices[k]`` over ``bboxes[k]``.
+    /// Stitch equal-shape cells given as stacks of shape ``(n, h, w)``
+    /// (cell ``k`` is ``indices[k]`` over ``bboxes[k]``), with the checks and
+    /// messages of `add`.
     #[pyo3(signature = (indices, bboxes, image, mask, variance))]
     fn add_batch(
         &mut self,
@@ -771,21 +801,27 @@ impl PyReducer {
         }
     }
 
-    /// Record cells whose mapper failed (their boxes).
+    /// Record cells whose mapper failed: `finish` flags every output pixel
+    /// in their boxes.
     fn add_failed(&mut self, boxes: Vec<Box2I>) -> PyResult<()> {
         let boxes: Vec<imagemapper_core::Box2I> = boxes.into_iter().map(|b| b.0).collect();
         dispatch!(self.inner_mut()?, r => r.add_failed(&boxes));
         Ok(())
     }
 
-    /// Finish the output; returns the statistics.
+    /// Normalise (``average``, ``weighted``), OR ``bad_bits`` into every
+    /// pixel with no valid value or in a failed cell, and return ``n_bad``
+    /// (pixels flagged), ``n_uncovered``, ``min_weight``, ``max_weight``,
+    /// ``mean_weight`` and ``n_zero_weight``.
     fn finish<'py>(&mut self, py: Python<'py>, bad_bits: i32) -> PyResult<Bound<'py, PyDict>> {
         let inner = self.inner_mut()?;
         let stats = dispatch!(inner, r => run_detached(py, || r.finish(bad_bits))?);
         stats_dict(py, &stats)
     }
 
-    /// Hand the planes over: ``(image, mask, variance, weights)``.
+    /// Hand the planes over to numpy, without copying: ``(image, mask,
+    /// variance, weights)``; ``weights`` is the count of valid contributions
+    /// (``average``) or the summed window weights (``weighted``).
     fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let inner = self
             .inner
@@ -806,7 +842,7 @@ impl PyReducer {
         Ok(Box2I(dispatch!(self.inner()?, r => r.bbox())))
     }
 
-    /// The output pixel type (``"float32"`` or ``"float64"``).
+    /// The pixel type, ``"float32"`` or ``"float64"``.
     #[getter]
     fn dtype(&self) -> &'static str {
         self.dtype
@@ -817,15 +853,16 @@ impl PyReducer {
     }
 }
 
-/// The names of every stitching operation, in documentation order.
+/// The names of every stitching operation (``copy``, ``sum``, ``average``,
+/// ``weighted``, ``owner``, ``max``, ``min``, ``mesh``), parsed in one place.
 #[pyfunction]
 pub fn reduce_operations() -> Vec<&'static str> {
     ReduceOp::ALL.iter().map(|o| o.name()).collect()
 }
 
-/// Run the built-in Rust Gaussian-convolution mapper over the cells and
-/// stitch into ``reducer``, entirely in Rust (no Python per cell); returns
-/// the statistics of ``reducer.finish``.
+/// Run the built-in Rust Gaussian mapper over the cells and stitch into
+/// ``reducer`` (finishing it), all in Rust; returns `Reducer.finish`'s
+/// statistics.
 #[pyfunction]
 #[pyo3(signature = (sigma, reducer, image, mask, variance, cells, expanded, bad_bits))]
 #[allow(clippy::too_many_arguments)]

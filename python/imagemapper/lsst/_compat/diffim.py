@@ -27,8 +27,8 @@ import lsst.pex.config as pexConfig
 import numpy as np
 
 from ..._core import Point2D
-from ..._image import Exposure, Image
-from ..._task import Task
+from ...image import Exposure, Image
+from ...task import Task
 from .exceptions import InvalidParameterError
 
 

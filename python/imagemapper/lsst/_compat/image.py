@@ -34,7 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..._core import Box2I, Extent2I
-from ..._image import Exposure, Image, Mask, MaskedImage, _ImageBase
+from ...image import Exposure, Image, Mask, MaskedImage
+from ...image._image import ImageBase
 
 MaskX = Mask
 
@@ -60,7 +61,7 @@ class _TypedImage(Image):
     _pixelType: ClassVar[npt.DTypeLike]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if "dtype" not in kwargs and args and not isinstance(args[0], _ImageBase):
+        if "dtype" not in kwargs and args and not isinstance(args[0], ImageBase):
             # an allocating form, or an array (with at most its xy0) without a dtype
             wrapsArray = _sizeArgs(args) == 0 and len(args) <= 2
             if wrapsArray or _allocates(args):

@@ -74,7 +74,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..._core import Box2I, Extent2I, Point2I
-from ..._image import Image, Mask, MaskedImage, _ImageBase
+from ...image import Image, Mask, MaskedImage
+from ...image._image import ImageBase
 from .exceptions import InvalidParameterError, OverflowError
 
 # ---------------------------------------------------------------------------
@@ -436,7 +437,7 @@ def makeStatistics(*args: Any) -> Statistics:
                     f"{maskImage.getDimensions()!r}"
                 )
             mask = maskImage.getArray()
-    elif isinstance(first, _ImageBase):
+    elif isinstance(first, ImageBase):
         raise TypeError(f"makeStatistics() cannot take a {type(first).__name__}")
     else:
         values = np.asarray(first)
@@ -605,7 +606,7 @@ class FixedKernel(Kernel):
             array = image._pixels(x, y)
         elif isinstance(image, Image):
             array = image.getArray()
-        elif isinstance(image, _ImageBase):
+        elif isinstance(image, ImageBase):
             raise TypeError(f"a FixedKernel is made from an Image, not a {type(image).__name__}")
         else:
             array = np.asarray(image)

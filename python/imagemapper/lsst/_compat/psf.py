@@ -25,9 +25,9 @@ import math
 import numpy as np
 
 from ..._core import Point2D
-from ..._image import Image
-from ..._psf import KernelPsf as _PackageKernelPsf
-from ..._psf import PointLike, _asPoint2D
+from ...image import Image
+from ...image.psf import KernelPsf as _PackageKernelPsf
+from ...image.psf._common import PointLike, asPoint2D
 from .math import Kernel, offsetImage
 
 
@@ -49,7 +49,7 @@ class KernelPsf(_PackageKernelPsf):
         point = (
             Point2D(0.0, 0.0)
             if averagePosition is None
-            else _asPoint2D(averagePosition, "averagePosition")
+            else asPoint2D(averagePosition, "averagePosition")
         )
         image = Image(kernel.getDimensions(), dtype=np.float64)
         kernel.computeImage(image, True, point.getX(), point.getY())  # xy0 = -ctr

@@ -28,7 +28,7 @@ from typing import Any
 import lsst.utils.tests
 import numpy as np
 
-from ..._image import MaskedImage
+from ...image import MaskedImage
 
 
 def _array(value: Any, name: str) -> np.ndarray:

@@ -5,4 +5,4 @@ from __future__ import annotations
 
 __all__ = ["GaussianPsf", "Psf"]
 
-from ..._psf import GaussianPsf, Psf
+from ...image.psf import GaussianPsf, Psf

@@ -35,7 +35,7 @@ __all__ = [
     "makeMaskedImageFromArrays",
 ]
 
-from ..._image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
+from ...image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
 from .._compat import testing as _testing
 from .._compat.image import (
     ExposureD,

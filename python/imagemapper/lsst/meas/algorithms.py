@@ -10,6 +10,6 @@ from __future__ import annotations
 
 __all__ = ["CoaddPsf", "DoubleGaussianPsf", "KernelPsf", "SingleGaussianPsf"]
 
-from ..._psf import CoaddPsf, DoubleGaussianPsf
-from ..._psf import GaussianPsf as SingleGaussianPsf
+from ...image.psf import CoaddPsf, DoubleGaussianPsf
+from ...image.psf import GaussianPsf as SingleGaussianPsf
 from .._compat.psf import KernelPsf

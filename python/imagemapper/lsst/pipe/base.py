@@ -5,4 +5,4 @@ from __future__ import annotations
 
 __all__ = ["Struct", "Task", "TaskMetadata", "timeMethod"]
 
-from ..._task import Struct, Task, TaskMetadata, timeMethod
+from ...task import Struct, Task, TaskMetadata, timeMethod

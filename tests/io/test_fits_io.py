@@ -500,7 +500,7 @@ def test_psf_round_trip(tmp_path, kind):
 
 
 def test_unknown_psf_is_saved_as_its_kernel_with_a_warning(tmp_path, caplog):
-    from imagemapper._psf import _AnalyticPsf
+    from imagemapper.image.psf._analytic import _AnalyticPsf
 
     class OddPsf(_AnalyticPsf):  # a PSF class the file format does not know
         def __init__(self):
@@ -556,7 +556,7 @@ def test_nddata_round_trip_keeps_the_psf_kernel():
 
 def test_module_imports_nothing_a_file_names():
     # A PSF table naming a class outside the registry is refused, not imported.
-    from imagemapper._psf import psfFromRecords
+    from imagemapper.io._psfrecords import psfFromRecords
 
     with pytest.raises(ValueError, match="unknown type 'os.system'"):
         psfFromRecords([{"type": "os.system", "parent": -1}], [])

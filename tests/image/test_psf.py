@@ -1,4 +1,4 @@
-"""Tests for the PSF models in ``imagemapper._psf``."""
+"""Tests for the PSF models in ``imagemapper.image.psf``."""
 
 from __future__ import annotations
 

@@ -241,6 +241,8 @@ def test_output_name_must_be_fits_or_zarr(tmp_path, capsys, ccdFile, name):
 
 @pytest.mark.parametrize("name", ["out.fits.gz", "out.fz", "out.zarr"])
 def test_compressed_and_zarr_outputs(tmp_path, capsys, ccdFile, name):
+    if name.endswith(".zarr"):
+        pytest.importorskip("zarr")  # zarr 3 needs Python >= 3.11
     path, ccd = ccdFile
     out = tmp_path / name
     code, _, err = run(

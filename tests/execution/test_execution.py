@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -394,7 +393,8 @@ def test_bad_execution_options_are_clear():
         task.run(makeExposure(), backend="gpu")
     with pytest.raises(ValueError, match="numWorkers=-1"):
         task.run(makeExposure(), numWorkers=-1)
-    # backend='dask' without a client: tests/test_facade.py (this module keeps one running).
+    # backend='dask' without a client: tests/mapreduce/test_facade.py
+    # (this module keeps one running).
 
 
 INTERRUPT_SCRIPT = """
@@ -421,7 +421,7 @@ except KeyboardInterrupt:
 
 
 @pytest.mark.parametrize("backend", ["processes", "threads"])
-def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path, backend):
+def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path, backend, testsDir):
     import signal
     import subprocess
     import sys
@@ -429,9 +429,7 @@ def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path, backend):
 
     pidDir = tmp_path / "pids"
     pidDir.mkdir()
-    script = INTERRUPT_SCRIPT.format(
-        testsDir=str(Path(__file__).parent), pidDir=str(pidDir), backend=backend
-    )
+    script = INTERRUPT_SCRIPT.format(testsDir=testsDir, pidDir=str(pidDir), backend=backend)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "started"

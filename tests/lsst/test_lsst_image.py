@@ -11,7 +11,7 @@ import lsst.utils.tests
 import numpy as np
 import pytest
 
-import imagemapper._image as _image
+import imagemapper.image._mask as _image
 import imagemapper.lsst.afw.image as afwImage
 import imagemapper.lsst.geom as geom
 
@@ -23,8 +23,8 @@ def box(x0, y0, w, h):
 @pytest.fixture
 def defaultPlanes(monkeypatch):
     """Isolate the default plane dict the class-level calls change."""
-    planes = dict(_image._DEFAULT_MASK_PLANES)
-    monkeypatch.setattr(_image, "_DEFAULT_MASK_PLANES", planes)
+    planes = dict(_image.DEFAULT_MASK_PLANES)
+    monkeypatch.setattr(_image, "DEFAULT_MASK_PLANES", planes)
     return planes
 
 

@@ -6,7 +6,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,13 +206,13 @@ from mappers_for_tests import AddOneMapper
 W, H = {w}, {h}
 bbox = im.Box2I(im.Point2I(0, 0), im.Extent2I(W, H))
 # Write the input band by band: it is never whole in memory.
-sink = ooc.FitsSink({inPath!r}, bbox, np.float32, im.Mask(1, 1).getMaskPlaneDict())
-for y in range(0, H, 256):
-    h = min(256, H - y)
-    rows = np.arange(y, y + h, dtype=np.float32)[:, None]
-    img = rows * 0.001 + np.arange(W, dtype=np.float32)[None, :] * 0.0001
-    sink.writeBand(im.Box2I(im.Point2I(0, y), im.Extent2I(W, h)), img,
-                   np.zeros((h, W), np.int32), np.ones((h, W), np.float32))
+with ooc.FitsSink({inPath!r}, bbox, np.float32, im.Mask(1, 1).getMaskPlaneDict()) as sink:
+    for y in range(0, H, 256):
+        h = min(256, H - y)
+        rows = np.arange(y, y + h, dtype=np.float32)[:, None]
+        img = rows * 0.001 + np.arange(W, dtype=np.float32)[None, :] * 0.0001
+        sink.writeBand(im.Box2I(im.Point2I(0, y), im.Extent2I(W, h)), img,
+                       np.zeros((h, W), np.int32), np.ones((h, W), np.float32))
 del sink, img
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 c = im.ImageMapReduceConfig()
@@ -233,10 +232,10 @@ print(base, peak, res.numCells, res.maxCellsHeld)
 """
 
 
-def test_memory_stays_bounded_for_an_image_larger_than_the_cap(tmp_path):
+def test_memory_stays_bounded_for_an_image_larger_than_the_cap(tmp_path, testsDir):
     w, h = 6000, 4000  # 24M pixels: 288 MB of image + mask + variance
     script = MEMORY_SCRIPT.format(
-        testsDir=str(Path(__file__).parent),
+        testsDir=testsDir,
         w=w,
         h=h,
         inPath=str(tmp_path / "big.fits"),

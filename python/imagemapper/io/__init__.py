@@ -1,0 +1,1 @@
+"""The I/O layer: file formats and data-model conversions (FITS, PSF records)."""
