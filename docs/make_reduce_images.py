@@ -127,6 +127,28 @@ def panels(arrays, titles, name, cmap="viridis", boxes=None, vlim=None):
     save(fig, name)
 
 
+def _ramps(boxes, fraction):
+    """Ramp widths (left, right, bottom, top) of the 'weighted' windows: on each
+    edge the largest overlap with a cell reaching beyond it, capped."""
+    out = []
+    for c in boxes:
+        r = [0, 0, 0, 0]
+        for n in boxes:
+            if n == c or not n.overlaps(c):
+                continue
+            if n.getMinX() < c.getMinX():
+                r[0] = max(r[0], min(n.getMaxX(), c.getMaxX()) - c.getMinX() + 1)
+            if n.getMaxX() > c.getMaxX():
+                r[1] = max(r[1], c.getMaxX() - max(n.getMinX(), c.getMinX()) + 1)
+            if n.getMinY() < c.getMinY():
+                r[2] = max(r[2], min(n.getMaxY(), c.getMaxY()) - c.getMinY() + 1)
+            if n.getMaxY() > c.getMaxY():
+                r[3] = max(r[3], c.getMaxY() - max(n.getMinY(), c.getMinY()) + 1)
+        cx, cy = int(fraction * c.getWidth()), int(fraction * c.getHeight())
+        out.append((min(r[0], cx), min(r[1], cx), min(r[2], cy), min(r[3], cy)))
+    return out
+
+
 def main():
     exp = sceneExposure()
 
@@ -146,7 +168,7 @@ def main():
 
     # The weight windows (returnWeights) of three cells and their sum.
     task, res = run(config(OffsetMapper, "weighted", border=0, returnWeights=True), exp)
-    ramps = im._core.cell_ramps(task.boxes0, 0.5)
+    ramps = _ramps(task.boxes0, 0.5)
     prof = np.zeros((H, W))
     for b, r in list(zip(task.boxes0, ramps))[8:11]:
         tx, ty = np.arange(b.getWidth()), np.arange(b.getHeight())

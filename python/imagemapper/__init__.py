@@ -13,6 +13,7 @@ from ._core import __version__ as _core_version
 from .image import LOCAL, PARENT, Exposure, Image, ImageOrigin, Mask, MaskedImage
 from .image.psf import CoaddPsf, DoubleGaussianPsf, GaussianPsf, KernelPsf, Psf, Quadrupole, psfFwhm
 from .mappers._rust import RustGaussianConvolveConfig, RustGaussianConvolveMapper
+from .mapreduce._batch import CellBatch
 from .mapreduce._executors import CellFailure, MapperError, WorkerStartError
 from .mapreduce._facade import map_reduce
 from .mapreduce._mapper import ImageMapper, ImageMapperConfig, PassThroughMapper
@@ -35,6 +36,7 @@ __all__ = [
     "PARENT",
     "STITCH_OPERATIONS",
     "Box2I",
+    "CellBatch",
     "CellFailure",
     "CoaddPsf",
     "DoubleGaussianPsf",

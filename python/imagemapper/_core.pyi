@@ -12,18 +12,13 @@ __all__ = [
     "Extent2I",
     "Point2D",
     "Point2I",
+    "Reducer",
     "__version__",
     "_panic_for_tests",
-    "blend_accumulate",
-    "blend_finalize",
-    "blend_init",
-    "cell_ramps",
     "generate_grid",
     "map_reduce_gaussian",
     "mesh_bilinear",
-    "stitch_accumulate",
-    "stitch_finalize",
-    "stitch_init",
+    "reduce_operations",
 ]
 
 @final
@@ -295,99 +290,126 @@ def generate_grid(
 
 _Float2D = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Int2D = npt.NDArray[np.int32]
-_Op = str  # "copy", "sum" or "average" (ValueError otherwise)
+_Window = Literal["linear", "cosine", "gaussian"]
+_VariancePolicy = Literal["correlated", "independent"]
+_Cell = tuple[int, Box2I, npt.NDArray[Any], npt.NDArray[Any] | None, npt.NDArray[Any] | None]
 
-def stitch_init(
-    op: _Op,
-    image: _Float2D,
-    mask: _Int2D,
-    variance: _Float2D,
-    weights: _Int2D | None = None,
-    n_threads: int = 0,
-) -> None: ...
-def stitch_accumulate(
-    op: _Op,
-    out_bbox: Box2I,
-    image: _Float2D,
-    mask: _Int2D,
-    variance: _Float2D,
-    weights: _Int2D | None,
-    cells: Sequence[tuple[Box2I, npt.NDArray[Any], npt.NDArray[Any] | None, npt.NDArray[Any]]],
-    n_threads: int = 0,
-) -> None: ...
-def stitch_finalize(
-    op: _Op,
-    image: _Float2D,
-    mask: _Int2D,
-    variance: _Float2D,
-    weights: _Int2D | None,
-    bad_bits: int,
-    n_threads: int = 0,
-) -> dict[str, int | float]: ...
+def reduce_operations() -> list[str]:
+    """The names of every stitching operation (``copy``, ``sum``, ``average``,
+    ``weighted``, ``owner``, ``max``, ``min``, ``mesh``), parsed in one place."""
+
+@final
+class Reducer:
+    """The reduce step: one output's planes, owned in Rust, filled cell batch by
+    cell batch (in cell order) and finished once.
+
+    Parameters
+    ----------
+    op : `str`
+        A name from `reduce_operations` other than ``mesh`` (ValueError
+        otherwise, naming the choices).
+    bbox : `Box2I`
+        The output box (its planes are allocated here; MemoryError when they
+        cannot be).
+    dtype : numpy dtype
+        ``float32`` or ``float64`` (TypeError otherwise).
+    full_bbox : `Box2I`, optional
+        The box every cell must lie in (default ``bbox``); a band of an
+        out-of-core output is a ``bbox`` inside it.
+    mask : int32 array, optional
+        The starting output mask (copied), of ``bbox``'s shape; without it the
+        output has no mask plane and cells' masks are ignored.
+    variance : `bool`
+        False for the image-only mode: no variance plane, and every value a
+        cell gives is used as it is (NaN, ±inf and -0.0 included).
+    grid : list of `Box2I`, optional
+        The grid's cells: ``weighted`` ramps and ``owner`` centres come from
+        them (a cell index beyond the grid uses its own box, no ramps).
+    window, inverse_variance, variance_policy, max_ramp_fraction
+        The parameters of ``weighted``.
+    n_threads : `int`
+        Threads (0: every core); the result is the same bits for any count.
+    """
+
+    def __new__(
+        cls,
+        op: str,
+        bbox: Box2I,
+        dtype: Any,
+        *,
+        full_bbox: Box2I | None = None,
+        mask: _Int2D | None = None,
+        variance: bool = True,
+        grid: Sequence[Box2I] | None = None,
+        window: _Window = "cosine",
+        inverse_variance: bool = False,
+        variance_policy: _VariancePolicy = "correlated",
+        max_ramp_fraction: float = 0.5,
+        n_threads: int = 0,
+    ) -> Reducer: ...
+    def band(
+        self, bbox: Box2I, mask: _Int2D | None = None, n_threads: int | None = None
+    ) -> Reducer:
+        """A reducer for another box of the same output (same operation,
+        parameters and grid geometry): one band of an out-of-core output."""
+    def add(self, cells: Sequence[_Cell]) -> None:
+        """Stitch ``(index, bbox, image, mask or None, variance or None)`` cells,
+        in the order given. Planes of another real dtype are converted; a cell
+        outside ``full_bbox`` or with a plane of the wrong shape raises
+        ValueError naming the cell, and nothing is written then."""
+    def add_results(self, results: Sequence[tuple[int, Any]]) -> list[Any]:
+        """Stitch mapper results ``(index, Struct(subExposure=Exposure))``
+        (planes read without copying); TypeError naming the cell for a result
+        without an `Exposure`. Returns the results' ``subExposure`` objects."""
+    def add_batch(
+        self,
+        indices: Sequence[int],
+        bboxes: Sequence[Box2I],
+        image: npt.NDArray[Any],
+        mask: npt.NDArray[Any] | None,
+        variance: npt.NDArray[Any] | None,
+    ) -> None:
+        """Stitch equal-shape cells given as stacks of shape ``(n, h, w)``
+        (cell ``k`` is ``indices[k]`` over ``bboxes[k]``), with the checks and
+        messages of `add`."""
+    def add_failed(self, boxes: Sequence[Box2I]) -> None:
+        """Record cells whose mapper failed: `finish` flags every output pixel
+        in their boxes."""
+    def finish(self, bad_bits: int) -> dict[str, int | float]:
+        """Normalise (``average``, ``weighted``), OR ``bad_bits`` into every
+        pixel with no valid value or in a failed cell, and return ``n_bad``
+        (pixels flagged), ``n_uncovered``, ``min_weight``, ``max_weight``,
+        ``mean_weight`` and ``n_zero_weight``."""
+    def take(
+        self,
+    ) -> tuple[_Float2D, _Int2D | None, _Float2D | None, _Int2D | npt.NDArray[np.float64] | None]:
+        """Hand the planes over to numpy, without copying: ``(image, mask,
+        variance, weights)``; ``weights`` is the count of valid contributions
+        (``average``) or the summed window weights (``weighted``)."""
+    @property
+    def op(self) -> str:
+        """The operation's name."""
+    @property
+    def bbox(self) -> Box2I:
+        """The output box."""
+    @property
+    def dtype(self) -> str:
+        """The pixel type, ``"float32"`` or ``"float64"``."""
+
 def map_reduce_gaussian(
     sigma: float,
-    op: _Op,
-    bbox: Box2I,
+    reducer: Reducer,
     image: _Float2D,
     mask: _Int2D,
     variance: _Float2D,
     cells: list[Box2I],
     expanded: list[Box2I],
-    out_image: _Float2D,
-    out_mask: _Int2D,
-    out_variance: _Float2D,
-    weights: _Int2D | None,
     bad_bits: int,
-    n_threads: int = 0,
 ) -> dict[str, int | float]:
-    """Run the built-in Rust Gaussian-convolution mapper over the cells and
-    stitch with ``op``, entirely in Rust (no Python per cell).
+    """Run the built-in Rust Gaussian mapper over the cells and stitch into
+    ``reducer`` (finishing it), all in Rust; returns `Reducer.finish`'s
+    statistics."""
 
-    ``cells``/``expanded`` are the grid's boxes; the input and output planes
-    cover ``bbox``; the output mask should start as a copy of the input mask.
-    Returns the stitching statistics (as ``stitch_finalize``).
-    """
-
-_BlendOp = Literal["weighted", "owner", "max", "min"]
-_Window = Literal["linear", "cosine", "gaussian"]
-_VariancePolicy = Literal["correlated", "independent"]
-_Geom = tuple[tuple[int, int, int, int], tuple[float, float]]
-
-def blend_init(
-    op: _BlendOp,
-    image: _Float2D,
-    mask: _Int2D,
-    variance: _Float2D,
-    weights: npt.NDArray[np.float64] | None = None,
-    n_threads: int = 0,
-) -> None: ...
-def blend_accumulate(
-    op: _BlendOp,
-    out_bbox: Box2I,
-    image: _Float2D,
-    mask: _Int2D,
-    variance: _Float2D,
-    weights: npt.NDArray[np.float64] | None,
-    cells: list[tuple[Box2I, _Float2D, _Int2D | None, _Float2D]],
-    geoms: Sequence[_Geom],
-    window: _Window = "cosine",
-    inverse_variance: bool = False,
-    variance_policy: _VariancePolicy = "correlated",
-    n_threads: int = 0,
-) -> None: ...
-def blend_finalize(
-    op: _BlendOp,
-    image: _Float2D,
-    mask: _Int2D,
-    variance: _Float2D,
-    weights: npt.NDArray[np.float64] | None,
-    bad_bits: int,
-    variance_policy: _VariancePolicy = "correlated",
-    n_threads: int = 0,
-) -> dict[str, int | float]: ...
-def cell_ramps(
-    cells: Sequence[Box2I], max_fraction: float = 0.5
-) -> list[tuple[int, int, int, int]]: ...
 def mesh_bilinear(
     xs: Sequence[float],
     ys: Sequence[float],

@@ -158,7 +158,8 @@ def naiveReduce(
     op : `str`
         ``copy``, ``sum`` or ``average``.
     badMaskPlanes : sequence of `str`
-        Planes set where the result is NaN.
+        Planes set where the result is NaN (and, for ``sum``, where no valid
+        value landed).
 
     Returns
     -------
@@ -192,6 +193,10 @@ def naiveReduce(
     bad = out.mask.getPlaneBitMask(list(badMaskPlanes)) if badMaskPlanes else 0
     isNan = np.isnan(img * var)
     msk[isNan] |= bad
+    if op == "sum":
+        # Not LSST: a sum pixel with no valid contribution stays 0 but is
+        # flagged (imagemapper's flags tell where nothing valid landed).
+        msk[weights == 0] |= bad
     if op == "average":
         wts = weights.astype(float)
         zero = wts == 0

@@ -89,47 +89,35 @@ def test_grid_over_a_box_past_2_31_pixels():
     assert last.slices(frame)[1].stop == frame.getWidth() > 2**30
 
 
-def test_stitch_output_too_large_for_32_bit_coordinates():
-    def huge(dtype):
-        return np.lib.stride_tricks.as_strided(
-            np.zeros(1, dtype), shape=(1, 2**31), strides=(0, 0), writeable=True
-        )
-
-    with pytest.raises(ValueError, match=r"2147483648 columns; expected at most 2147483647"):
-        _core.stitch_init("copy", huge(np.float32), huge(np.int32), huge(np.float32))
+def test_reducer_output_too_large_to_allocate():
+    huge = im.Box2I(im.Point2I(0, 0), im.Extent2I(2**31 - 1, 2**20))
+    with pytest.raises(MemoryError, match=r"cannot allocate the image plane of 1048576 x"):
+        _core.Reducer("copy", huge, np.float64)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
         (dict(op="median"), ValueError, r"reduceOperation \"median\" cannot be stitched"),
-        (dict(image=np.zeros((4, 4), np.int32)), TypeError, r"float32 or float64, got int32"),
-        (dict(image=np.zeros(16, np.float32)), TypeError, r"float32 or float64"),
+        (dict(dtype=np.int32), TypeError, r"float32 or float64, got int32"),
+        (dict(dtype="no such type"), TypeError, r"not a numpy dtype"),
         (
             dict(mask=np.zeros((4, 4), np.int64)),
             TypeError,
             r"output mask: expected .*int32, got int64",
         ),
-        (dict(variance=np.zeros((4, 3), np.float32)), ValueError, r"variance has shape \(4, 3\)"),
+        (dict(mask=np.zeros((4, 3), np.int32)), ValueError, r"mask has shape \(4, 3\)"),
+        (dict(window="box"), ValueError, r"blend window \"box\" is unknown"),
+        (dict(max_ramp_fraction=0.0), ValueError, r"ramp fraction 0 must be in \(0, 1\]"),
     ],
 )
-def test_stitch_kernel_argument_errors(kwargs, exc, match):
-    args = dict(
-        op="copy",
-        image=np.zeros((4, 4), np.float32),
-        mask=np.zeros((4, 4), np.int32),
-        variance=np.zeros((4, 4), np.float32),
-    )
+def test_reducer_argument_errors(kwargs, exc, match):
+    args = dict(op="copy", dtype=np.float32, mask=np.zeros((4, 4), np.int32))
     args.update(kwargs)
+    box = im.Box2I(im.Point2I(0, 0), im.Extent2I(4, 4))
+    op, dtype = args.pop("op"), args.pop("dtype")
     with pytest.raises(exc, match=match):
-        _core.stitch_init(args["op"], args["image"], args["mask"], args["variance"])
-
-
-def test_stitch_kernel_rejects_read_only_outputs():
-    image = np.zeros((4, 4), np.float32)
-    image.flags.writeable = False
-    with pytest.raises(ValueError, match=r"output image is not writeable"):
-        _core.stitch_init("copy", image, np.zeros((4, 4), np.int32), np.zeros((4, 4), np.float32))
+        _core.Reducer(op, box, dtype, **args)
 
 
 def test_rust_mapper_with_an_absurd_sigma_is_refused_not_aborted():

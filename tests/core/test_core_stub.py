@@ -17,10 +17,6 @@ from imagemapper import _core
 
 STUB = Path(imagemapper.__file__).with_name("_core.pyi")
 
-# The reducer entry points are being rewritten with the Rust reducer (another
-# branch); they get their docstrings there.
-PENDING = ("stitch_", "blend_", "cell_ramps")
-
 
 def stubDefinitions() -> list[tuple[str, ast.AST]]:
     """``(qualified name, node)`` of every public class, method, property and
@@ -51,7 +47,7 @@ def runtimeDoc(qualname: str) -> str | None:
     return obj.__doc__
 
 
-DEFINITIONS = [(q, n) for q, n in stubDefinitions() if not q.startswith(PENDING)]
+DEFINITIONS = stubDefinitions()
 
 
 def test_the_stub_declares_the_extension():

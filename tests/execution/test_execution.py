@@ -101,7 +101,7 @@ def test_none_reduce_keeps_cell_order_with_threads():
 def test_results_held_are_bounded(monkeypatch):
     from imagemapper.mapreduce import _reducer
 
-    slowAdd = _reducer._Stitcher.add
+    slowAdd = _reducer.Stitcher.add
 
     def slow(self, batch):
         import time
@@ -109,7 +109,7 @@ def test_results_held_are_bounded(monkeypatch):
         time.sleep(0.002)
         return slowAdd(self, batch)
 
-    monkeypatch.setattr(_reducer._Stitcher, "add", slow)
+    monkeypatch.setattr(_reducer.Stitcher, "add", slow)
     exposure = makeExposure(128, 128)
     bound = 12
     config = makeConfig(

@@ -180,9 +180,10 @@ def test_inf_and_nan_pixels(op):
     assert res[10, 10] == image[10, 10] * (count[10, 10] if op == "sum" else 1)
     flagged = (out.mask.array & invalidBit(out)) != 0
     if op == "sum":
-        # LSST: a sum starts at 0, so a pixel with no valid contribution is 0
-        # and is not flagged.
-        assert (res[invalid] == 0).all() and not flagged.any()
+        # A sum starts at 0 (as in LSST), so a pixel with no valid
+        # contribution is 0; unlike LSST it is flagged (issue 16).
+        assert (res[invalid] == 0).all()
+        np.testing.assert_array_equal(flagged, invalid)
     else:
         assert np.isnan(res[invalid]).all()
         np.testing.assert_array_equal(flagged, invalid)

@@ -12,7 +12,7 @@ import pytest
 
 import imagemapper as im
 from imagemapper.testing import assertExposuresEqual
-from mappers_for_tests import MeanOfExpandedMapper
+from mappers_for_tests import FailingMapper, MeanOfExpandedMapper
 
 ooc = pytest.importorskip("imagemapper.mapreduce._outofcore")
 
@@ -62,6 +62,66 @@ def test_fits_to_fits_equals_in_memory(tmp_path, op, bandHeight):
         out.mask.getMaskPlaneDict()["INVALID_MAPREDUCE"]
         == (reference.mask.getMaskPlaneDict()["INVALID_MAPREDUCE"])
     )
+
+
+# Every operation the out-of-core driver can do (all but mesh, which needs
+# every cell before any band), including those that depend on the whole grid
+# (weighted ramps, owner centres): bit-identical to the in-memory run.
+@pytest.mark.parametrize("op", ["weighted", "owner", "max", "min"])
+@pytest.mark.parametrize("bandHeight", [37, 1000])
+def test_grid_dependent_operations_out_of_core_equal_in_memory(tmp_path, op, bandHeight):
+    exp = makeExposure(160, 150)
+    exp.writeFits(tmp_path / "in.fits")
+    config = makeConfig(op)
+    config.reducer.blendInverseVariance = op == "weighted"
+    task = im.ImageMapReduceTask(config)
+    reference = task.run(exp).exposure
+    ooc.runOutOfCore(
+        task,
+        ooc.FitsSource(tmp_path / "in.fits"),
+        outputPath=tmp_path / "out.fits",
+        bandHeight=bandHeight,
+        backend="threads",
+        numWorkers=2,
+    )
+    assertExposuresEqual(im.Exposure.readFits(tmp_path / "out.fits"), reference)
+
+
+@pytest.mark.parametrize("op", ["sum", "weighted"])
+def test_failed_cells_are_flagged_alike_out_of_core(tmp_path, op):
+    exp = makeExposure(160, 150)
+    exp.writeFits(tmp_path / "in.fits")
+    config = makeConfig(op, mapper=FailingMapper)
+    config.onMapperError = "mask"
+    task = im.ImageMapReduceTask(config)
+    task.makeGrid(exp.getBBox())
+    config.mapper.failCells = [task.boxes0[1].getMinX()]
+    res = task.run(exp)
+    reference = res.exposure
+    assert res.failedCells
+    out = ooc.runOutOfCore(
+        task,
+        ooc.FitsSource(tmp_path / "in.fits"),
+        outputPath=tmp_path / "out.fits",
+        bandHeight=40,
+        backend="serial",
+    )
+    assert [f.index for f in out.failedCells] == [f.index for f in res.failedCells]
+    got = im.Exposure.readFits(tmp_path / "out.fits")
+    assertExposuresEqual(got, reference)
+    # Independent: the failed cells' boxes are flagged even under good cells.
+    bit = got.mask.getPlaneBitMask("INVALID_MAPREDUCE")
+    for f in res.failedCells:
+        assert ((got.mask.array[f.bbox.slices(exp.getBBox())] & bit) != 0).all()
+
+
+def test_mesh_is_refused_before_any_output_exists(tmp_path):
+    exp = makeExposure(60, 60)
+    exp.writeFits(tmp_path / "in.fits")
+    task = im.ImageMapReduceTask(makeConfig("mesh"))
+    with pytest.raises(ValueError, match="reduceOperation='mesh' is not one of"):
+        ooc.runOutOfCore(task, ooc.FitsSource(tmp_path / "in.fits"), outputPath=tmp_path / "o.fits")
+    assert not (tmp_path / "o.fits").exists()
 
 
 def test_zarr_in_and_out_equals_in_memory(tmp_path):
@@ -124,6 +184,7 @@ def test_errors_are_clear(tmp_path):
         ooc.runOutOfCore(
             im.ImageMapReduceTask(makeConfig("none")), src, outputPath=tmp_path / "o.fits"
         )
+    assert not (tmp_path / "o.fits").exists()
     with pytest.raises(ValueError, match="backend"):
         ooc.runOutOfCore(
             im.ImageMapReduceTask(makeConfig("copy")),

@@ -127,8 +127,15 @@ def test_mapper_raises(backend):
     ]
     out = res.exposure
     flagged = (out.mask.array & invalidBit(out)) != 0
-    np.testing.assert_array_equal(flagged, np.isnan(out.image.array))
+    # Every pixel a failed cell would have contributed to is flagged, even
+    # where another cell gave it a value; and every pixel with no value.
+    reach = np.zeros(flagged.shape, bool)
+    for f in res.failedCells:
+        reach[f.bbox.slices(exposure.getBBox())] = True
+    np.testing.assert_array_equal(flagged, reach | np.isnan(out.image.array))
+    assert (reach & ~np.isnan(out.image.array)).any()
     assert flagged.any() and not flagged.all()
+    assert task.metadata["numBadPixels"] == int(flagged.sum())
 
 
 def test_mapper_raising_base_exception_is_not_swallowed():

@@ -231,7 +231,7 @@ def _formatBytes(n: float) -> str:
     return f"{n:.2f} GiB"  # pragma: no cover
 
 
-def _previewArray(array: np.ndarray, maxSize: int = 1024) -> np.ndarray:
+def previewArray(array: np.ndarray, maxSize: int = 1024) -> np.ndarray:
     """Block-average ``array`` so that neither side exceeds ``maxSize``."""
     H, W = array.shape
     f = max(1, math.ceil(max(H, W) / maxSize))
@@ -270,12 +270,12 @@ def _writePngs(
     from astropy.visualization import AsymmetricPercentileInterval
     from matplotlib.patches import Rectangle
 
-    from ..mapreduce._plot import _matplotlib, plotBoxes, plotImage
+    from ..mapreduce._plot import matplotlibPyplot, plotBoxes, plotImage
 
-    plt = _matplotlib()
+    plt = matplotlibPyplot()
     written = []
-    inPrev = _previewArray(inExp.image.array)
-    outPrev = _previewArray(outExp.image.array)
+    inPrev = previewArray(inExp.image.array)
+    outPrev = previewArray(outExp.image.array)
     factor = max(1, math.ceil(max(inExp.image.array.shape) / inPrev.shape[0]))
     binned = f", binned {factor}x{factor}" if factor > 1 else ""
     finite = inPrev[np.isfinite(inPrev)]
@@ -450,7 +450,7 @@ def runDemo(
         ``peakRss`` (bytes), ``files``, ``targetSigma``, ``border``,
         ``sigmaIn``/``sigmaOut`` (measured centre and corner sigmas).
     """
-    from ..mapreduce._task import ImageMapReduceConfig, ImageMapReduceTask, _usableCpus
+    from ..mapreduce._task import ImageMapReduceConfig, ImageMapReduceTask, usableCpus
 
     t0 = time.perf_counter()
     outDir = Path(output)
@@ -486,7 +486,7 @@ def runDemo(
     config.backend = backend
     config.numWorkers = workers
     config.progress = progress
-    nWorkers = workers or _usableCpus()
+    nWorkers = workers or usableCpus()
 
     maskArr = exposure.mask.array
     nSat = int(((maskArr & exposure.mask.getPlaneBitMask("SAT")) != 0).sum())

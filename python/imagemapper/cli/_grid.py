@@ -58,14 +58,14 @@ def cmdGrid(args: argparse.Namespace) -> int:
         _checkPlotName(args.plot)
         out = checkOutput(args.plot, overwrite=True)
         try:
-            from ..mapreduce._plot import _matplotlib, plotBoxes
-            from ._demo import _previewArray
+            from ..mapreduce._plot import matplotlibPyplot, plotBoxes
+            from ._demo import previewArray
 
-            plt = _matplotlib()
+            plt = matplotlibPyplot()
         except ImportError as err:
             raise CliError(f"--plot needs matplotlib: {firstLine(err)}") from err
         fig = plotBoxes(
-            boxes0, boxes1, bbox, skip=args.skip, image=_previewArray(exposure.image.array)
+            boxes0, boxes1, bbox, skip=args.skip, image=previewArray(exposure.image.array)
         )
         fig.savefig(out, dpi=100)
         plt.close(fig)

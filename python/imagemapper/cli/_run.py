@@ -51,9 +51,9 @@ def _resultTable(results: Sequence[Any]) -> Any:
 
 
 def _numWorkers(config: Any) -> int:
-    from ..mapreduce._task import _usableCpus
+    from ..mapreduce._task import usableCpus
 
-    return int(config.numWorkers) or _usableCpus()
+    return int(config.numWorkers) or usableCpus()
 
 
 def _overrideTexts(args: argparse.Namespace) -> list[str]:
@@ -100,10 +100,10 @@ def _writeZarr(exposure: Any, path: str) -> None:
     WCS header and PSF description as attributes."""
     import json
 
-    from ..mapreduce._outofcore import ZarrSink, _zarr
+    from ..mapreduce._outofcore import ZarrSink, zarrModule
 
     ZarrSink.fromExposure(path, exposure, bandHeight=max(1, min(256, exposure.getHeight())))
-    group = _zarr().open_group(path, mode="r+")
+    group = zarrModule().open_group(path, mode="r+")
     metadata = {k: v for k, v in exposure.metadata.items()}
     group.attrs["metadata"] = json.loads(json.dumps(metadata, default=str))
     wcs = exposure.getWcs()

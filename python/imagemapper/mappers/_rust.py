@@ -15,7 +15,6 @@ __all__ = ["RustGaussianConvolveConfig", "RustGaussianConvolveMapper"]
 from typing import Any, ClassVar
 
 import lsst.pex.config as pexConfig
-import numpy as np
 
 from .. import _core
 from .._core import Box2I
@@ -74,29 +73,18 @@ class RustGaussianConvolveMapper(ImageMapper):
         stitcher: Any,
         badBits: int,
     ) -> dict:
-        """Map over every cell and stitch into ``stitcher``'s output, in Rust."""
+        """Map over every cell and stitch into ``stitcher``'s reducer (and
+        finish it), in Rust; returns the stitching statistics."""
         mi = exposure.maskedImage
-        out = stitcher.out.maskedImage
-        image, variance = mi.image.array, mi.variance.array
-        if image.dtype != out.image.array.dtype:
-            image = image.astype(out.image.array.dtype)
-        if variance.dtype != out.image.array.dtype:
-            variance = variance.astype(out.image.array.dtype)
         return _core.map_reduce_gaussian(
             float(self.config.sigma),
-            stitcher.op,
-            exposure.getBBox(),
-            image,
-            np.asarray(mi.mask.array, dtype=np.int32),
-            variance,
+            stitcher.core,
+            mi.image.array,
+            mi.mask.array,
+            mi.variance.array,
             list(boxes0),
             list(boxes1),
-            out.image.array,
-            out.mask.array,
-            out.variance.array,
-            stitcher.weights,
             badBits,
-            stitcher.nThreads,
         )
 
     def run(
@@ -105,22 +93,21 @@ class RustGaussianConvolveMapper(ImageMapper):
         """One cell, through the same Rust code (for non-streaming reducers)."""
         ebox = expandedSubExposure.getBBox()
         emi = expandedSubExposure.maskedImage
-        cell = Exposure(expandedSubExposure, ebox, deep=True)
-        omi = cell.maskedImage
+        reducer = _core.Reducer(
+            "copy", ebox, emi.image.array.dtype, mask=emi.mask.array, n_threads=1
+        )
         _core.map_reduce_gaussian(
             float(self.config.sigma),
-            "copy",
-            ebox,
+            reducer,
             emi.image.array,
             emi.mask.array,
             emi.variance.array,
             [subExposure.getBBox()],
             [ebox],
-            omi.image.array,
-            omi.mask.array,
-            omi.variance.array,
-            None,
             0,
-            1,
+        )
+        image, mask, variance, _ = reducer.take()
+        cell = Exposure.fromArrays(
+            image, mask, variance, xy0=ebox.getMin(), planeDict=emi.mask.getMaskPlaneDict()
         )
         return Struct(subExposure=Exposure(cell, subExposure.getBBox(), deep=True))

@@ -319,7 +319,7 @@ def _diagnoseStart() -> str:
     )
 
 
-def _dumpsMapper(mapper: Any, backend: str) -> bytes:
+def dumpsMapper(mapper: Any, backend: str) -> bytes:
     """Pickle the mapper with cloudpickle (functions and classes defined in
     ``__main__``, a notebook, lambdas and closures travel by value, as with
     dask), checking that it also unpickles (a task pickles its config as
@@ -352,7 +352,7 @@ def chooseChunkSize(nCells: int, nWorkers: int) -> int:
     return int(max(1, min(32, nCells // max(1, 8 * nWorkers))))
 
 
-class _Stats:
+class Stats:
     """What the driver measured (for metadata and tests)."""
 
     def __init__(self) -> None:
@@ -376,7 +376,7 @@ def iterOrderedResults(
     readOnlyCells: bool = False,
     client: Any = None,
     onChunkDone: Callable[[int], None] | None = None,
-    stats: _Stats | None = None,
+    stats: Stats | None = None,
     log: Any = None,
     cellTimeout: float | None = None,
     poolKeeper: PoolKeeper | None = None,
@@ -407,7 +407,7 @@ def iterOrderedResults(
         Keeps the ``processes`` pool warm after the run (else it is closed).
     """
     log = log or _log
-    stats = stats or _Stats()
+    stats = stats or Stats()
     nWorkers = max(1, int(nWorkers))
     if backend == "threads" and nWorkers == 1:
         backend = "serial"
@@ -630,7 +630,7 @@ def _drive(
     waitAny: Callable[[set], set],
     close: Callable[[bool, list], None],
     onChunkDone: Callable[[int], None] | None,
-    stats: _Stats,
+    stats: Stats,
 ) -> Iterator[list[Outcome]]:
     """The submit / wait / reorder loop shared by the pool backends.
 
@@ -682,7 +682,7 @@ def _driveDask(
     returnSubImages: bool,
     kwargs: dict[str, Any],
     onChunkDone: Callable[[int], None] | None,
-    stats: _Stats,
+    stats: Stats,
     readOnlyCells: bool = False,
     cellTimeout: float | None = None,
 ) -> Iterator[list[Outcome]]:
@@ -694,7 +694,7 @@ def _driveDask(
         ) from err
     if client is None:
         client = currentDaskClient()
-    _dumpsMapper(mapper, "dask")
+    dumpsMapper(mapper, "dask")
     scattered: list[Any] = []
 
     def scatter() -> tuple[Any, Any]:

@@ -492,10 +492,10 @@ def _run(
     """Run the mapper over ``cells`` on ``backend``; stitch (or collect) in
     cell order."""
     from ._executors import iterOrderedResults
-    from ._task import _usableCpus
+    from ._task import usableCpus
 
     grid = mapper.grid
-    nWorkers = numWorkers if numWorkers > 0 else _usableCpus()
+    nWorkers = numWorkers if numWorkers > 0 else usableCpus()
     todo = [(i, grid.boxes0[i], grid.boxes1[i]) for i in cells]
     source: Any = _Frame(grid.full)
     if backend == "processes":
@@ -568,7 +568,7 @@ def _eager(
     """Map and reduce numpy ``arrays`` (image axes last) over the cells of
     ``grid`` that meet ``box`` (default: the whole image); ``arrays`` hold the
     image from ``origin`` (y, x) on."""
-    from ._task import _usableCpus
+    from ._task import usableCpus
 
     box = grid.full if box is None else box
     mode = {"none": "none", "mesh": "scalar"}.get(reduce, "array")
@@ -576,7 +576,7 @@ def _eager(
     cells = [i for i, b in enumerate(grid.boxes0) if not b.clippedTo(box).isEmpty()]
     if reduce == "none":
         return _run(mapper, cells, None, backend, numWorkers, client, progress)
-    nThreads = numWorkers if numWorkers > 0 else _usableCpus()
+    nThreads = numWorkers if numWorkers > 0 else usableCpus()
     stitch = _Stitch(reduce, box, grid.boxes0, dtype, nThreads)
     _run(mapper, cells, stitch, backend, numWorkers, client, progress)
     return stitch.finish()

@@ -37,17 +37,15 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .. import _core
 from .._core import Box2I, Extent2I, Point2I
-from ..image import Exposure, Mask
+from ..image import Exposure
 from ..task import Struct
 from ._executors import CellFailure, iterOrderedResults, runChunk
-from ._reducer import STITCH_OPERATIONS, cellArrays
+from ._reducer import ImageReducer, Stitcher
 
 # ----------------------------------------------------------------- sources
 
@@ -292,7 +290,7 @@ class ZarrSource(_SourceBase):
     """
 
     def __init__(self, store: Any, psf: Any = None) -> None:
-        zarr = _zarr()
+        zarr = zarrModule()
         self.store = store
         self.psf = psf
         group = zarr.open_group(store, mode="r")
@@ -309,7 +307,7 @@ class ZarrSource(_SourceBase):
             )
 
     def _group(self) -> Any:
-        return _zarr().open_group(self.store, mode="r")
+        return zarrModule().open_group(self.store, mode="r")
 
     def readMask(self, box: Box2I) -> np.ndarray:
         sy, sx = box.slices(self.bbox)
@@ -371,7 +369,7 @@ def _raiseReadError(failure: Any) -> None:
         raise failure.exception.error
 
 
-def _zarr() -> Any:
+def zarrModule() -> Any:
     try:
         import zarr
     except ImportError as err:  # pragma: no cover - optional extra
@@ -808,7 +806,7 @@ class ZarrSink(_BandSink):
         self._writeStore = self._partial if local else store
 
     def _create(self) -> None:
-        zarr = _zarr()
+        zarr = zarrModule()
         if self._partial is not None:
             self._removePartial()
         shape = (self.bbox.getHeight(), self.bbox.getWidth())
@@ -825,7 +823,7 @@ class ZarrSink(_BandSink):
 
     def _reopen(self) -> bool:
         try:
-            group = _zarr().open_group(self._writeStore, mode="r")
+            group = zarrModule().open_group(self._writeStore, mode="r")
             return group["image"].shape == (self.bbox.getHeight(), self.bbox.getWidth())
         except Exception:
             return False
@@ -836,13 +834,13 @@ class ZarrSink(_BandSink):
         """Write full-width rows ``box``."""
         self._ensureBegun()
         sy, sx = box.slices(self.bbox)
-        group = _zarr().open_group(self._writeStore, mode="r+")
+        group = zarrModule().open_group(self._writeStore, mode="r+")
         group["image"][sy, sx] = image
         group["mask"][sy, sx] = mask
         group["variance"][sy, sx] = variance
 
     def _finish(self) -> None:
-        group = _zarr().open_group(self._writeStore, mode="r+")
+        group = zarrModule().open_group(self._writeStore, mode="r+")
         group.attrs["imagemapper_complete"] = True
 
     def _publish(self) -> None:
@@ -882,31 +880,6 @@ class ZarrSink(_BandSink):
 # ------------------------------------------------------------------- bands
 
 
-class _BBoxOnly:
-    """What grid generation needs of an exposure: a box and a PSF."""
-
-    def __init__(self, source: Any) -> None:
-        self._source = source
-
-    def getBBox(self) -> Box2I:
-        return self._source.getBBox()
-
-    def getPsf(self) -> Any:
-        return self._source.getPsf()
-
-    def getWidth(self) -> int:
-        return self.getBBox().getWidth()
-
-    def getHeight(self) -> int:
-        return self.getBBox().getHeight()
-
-    def getDimensions(self) -> Extent2I:
-        return self.getBBox().getDimensions()
-
-    def getXY0(self) -> Point2I:
-        return self.getBBox().getMin()
-
-
 def _bands(bbox: Box2I, bandHeight: int) -> list[Box2I]:
     out = []
     y = bbox.getMinY()
@@ -917,72 +890,27 @@ def _bands(bbox: Box2I, bandHeight: int) -> list[Box2I]:
     return out
 
 
-class _BandStitcher:
-    """Stitch cells into one band of output rows with the Rust kernel."""
-
-    def __init__(
-        self, op: str, band: Box2I, fullBBox: Box2I, dtype: Any, mask0: np.ndarray, nThreads: int
-    ) -> None:
-        shape = (band.getHeight(), band.getWidth())
-        self.op = op
-        self.band = band
-        self.fullBBox = fullBBox
-        self.nThreads = nThreads
-        self.image = np.empty(shape, dtype)
-        self.variance = np.empty(shape, dtype)
-        self.mask = mask0
-        self.weights = np.zeros(shape, np.int32) if op == "average" else None
-        _core.stitch_init(op, self.image, self.mask, self.variance, self.weights, nThreads)
-
-    def add(self, results: Sequence[tuple[int, Any]]) -> None:
-        cells = []
-        for index, result in results:
-            box, image, mask, variance = cellArrays(
-                index, result, self.image.dtype, self.fullBBox, self.op
-            )
-            clipped = box.clippedTo(self.band)
-            if clipped.isEmpty():
-                continue
-            sl = clipped.slices(box)
-            cells.append((clipped, image[sl], mask[sl], variance[sl]))
-        if cells:
-            _core.stitch_accumulate(
-                self.op,
-                self.band,
-                self.image,
-                self.mask,
-                self.variance,
-                self.weights,
-                cells,
-                self.nThreads,
-            )
-
-    def finish(self, badBits: int) -> dict:
-        return _core.stitch_finalize(
-            self.op, self.image, self.mask, self.variance, self.weights, badBits, self.nThreads
-        )
-
-
-def _prepare(task: Any, source: Any, bandHeight: int | None) -> tuple[str, list, list, int, dict]:
-    op = task.reducer.config.reduceOperation
-    if op not in STITCH_OPERATIONS:
-        raise ValueError(
-            f"out-of-core runs stitch into an output file; reduceOperation={op!r} is not one of "
-            f"{list(STITCH_OPERATIONS)}"
-        )
-    boxes0, boxes1 = task._generateGrid(_BBoxOnly(source))
+def _prepare(
+    task: Any, source: Any, bandHeight: int | None, nThreads: int
+) -> tuple[Stitcher, list, list]:
+    """The grid, the bands and the output's template stitcher; refuses an
+    operation the out-of-core drivers cannot do before anything is written."""
+    bbox = source.getBBox()
+    # Refused first: nothing (not even the grid) is made for an operation
+    # that cannot be stitched band by band.
+    Stitcher.forSource(task.reducer, bbox, source.dtype, None, [], 1)
+    grid = task.makeGrid(bbox, source.getPsf())
+    boxes0, boxes1 = grid.boxes0, grid.boxes1
     cells = [(i, b0, b1) for i, (b0, b1) in enumerate(zip(boxes0, boxes1))]
     if bandHeight is None:
         tallest = max((b.getHeight() for b in boxes0), default=1)
         bandHeight = max(256, 4 * tallest)
     if bandHeight < 1:
         raise ValueError(f"bandHeight={bandHeight} must be a positive number of rows")
-    planesMask = Mask(1, 1, planeDict=source.planes) if source.planes else Mask(1, 1)
-    badPlanes = list(task.reducer.config.badMaskPlanes)
-    for name in badPlanes:
-        planesMask.addMaskPlane(name)
-    badBits = planesMask.getPlaneBitMask(badPlanes) if badPlanes else 0
-    return op, cells, _bands(source.getBBox(), bandHeight), badBits, planesMask.getMaskPlaneDict()
+    template = Stitcher.forSource(
+        task.reducer, bbox, source.dtype, source.planes or None, boxes0, nThreads
+    )
+    return template, cells, _bands(bbox, bandHeight)
 
 
 def runOutOfCore(
@@ -1004,7 +932,8 @@ def runOutOfCore(
     ----------
     task : `ImageMapReduceTask`
         Its config gives the grid, the mapper and the reduce operation
-        (``copy``, ``sum`` or ``average``).
+        (any stitching operation but ``mesh``; others are refused before the
+        output exists).
     source : `FitsSource` or `ZarrSource`
         The input.
     sink : `FitsSink` or `ZarrSink`, optional
@@ -1057,9 +986,12 @@ def runOutOfCore(
             f"runOutOfCore runs locally with backend 'serial' or 'threads', not {backend!r}; "
             "use runOutOfCoreDask for a cluster"
         )
-    nWorkers = numWorkers if numWorkers is not None else task._numWorkers()
-    nWorkers = nWorkers if nWorkers > 0 else task._numWorkers()
-    op, cells, bands, badBits, planes = _prepare(task, source, bandHeight)
+    if numWorkers is not None and numWorkers > 0:
+        nWorkers = numWorkers
+    else:
+        nWorkers = task.makeGrid(source.getBBox(), source.getPsf()).numWorkers
+    template, cells, bands = _prepare(task, source, bandHeight, nWorkers)
+    planes = template.planes.getMaskPlaneDict()
     if sink is None and outputPath is None:
         raise ValueError("give a sink or an outputPath")
     _refuseInputAsOutput(source, sink, outputPath)
@@ -1087,7 +1019,7 @@ def runOutOfCore(
     try:
         start = begin(_runRecord(task, source, bands, kwargs), resume) if begin else 0
         struct = _runBands(
-            task, source, sink, backend, nWorkers, op, cells, bands, badBits, start, kwargs
+            task, source, sink, backend, nWorkers, template, cells, bands, start, kwargs
         )
     except BaseException:
         if hasattr(sink, "abort"):
@@ -1108,10 +1040,9 @@ def _runBands(
     sink: Any,
     backend: str,
     nWorkers: int,
-    op: str,
+    template: Stitcher,
     cells: list,
     bands: list[Box2I],
-    badBits: int,
     start: int,
     kwargs: dict[str, Any],
 ) -> Struct:
@@ -1165,19 +1096,16 @@ def _runBands(
                         task.log.warning("mapper.run failed on cell %d; masking it", index)
                         failures.append(payload)
                 maxHeld = max(maxHeld, len(held))
-        stitcher = _BandStitcher(
-            op, band, source.getBBox(), source.dtype, source.readMask(band), nWorkers
-        )
+        stitcher = template.band(band, source.readMask(band))
         stitcher.add(sorted((i, r) for i, r in held.items() if lastBand[i] >= k))
-        stitcher.finish(badBits)
-        if failures:
-            _flagFailed(stitcher, band, failures, cells, badBits)
-        sink.writeBand(band, stitcher.image, stitcher.mask, stitcher.variance)
+        stitcher.addFailed(f.bbox for f in failures if f.bbox.overlaps(band))
+        image, mask, variance, _ = stitcher.finishArrays()
+        sink.writeBand(band, image, mask, variance)
         if commit is not None:
             commit(k + 1)
         for i in [i for i in held if lastBand[i] <= k]:
             del held[i]
-        del stitcher
+        del stitcher, image, mask, variance
     return Struct(
         numCells=len(cells),
         numBands=len(bands),
@@ -1236,41 +1164,31 @@ def _runRecord(task: Any, source: Any, bands: list[Box2I], kwargs: dict[str, Any
     }
 
 
-def _flagFailed(
-    stitcher: _BandStitcher, band: Box2I, failures: list, cells: list, bad: int
-) -> None:
-    failed = {f.index for f in failures}
-    covered = np.zeros(stitcher.mask.shape, bool)
-    for i, b0, _ in cells:
-        if i not in failed and b0.overlaps(band):
-            covered[b0.clippedTo(band).slices(band)] = True
-    for f in failures:
-        if f.bbox.overlaps(band):
-            sl = f.bbox.clippedTo(band).slices(band)
-            stitcher.mask[sl] |= np.where(covered[sl], 0, bad).astype(np.int32)
-
-
 def _processBand(
     mapper: Any,
     source: Any,
     sink: Any,
-    op: str,
+    shared: tuple[Any, list[Box2I]],
     band: Box2I,
     cells: list,
-    badBits: int,
     kwargs: dict[str, Any],
 ) -> dict:
     """One dask task: map the cells touching ``band``, stitch, write the band."""
+    reducerConfig, boxes0 = shared
     outcomes = runChunk(mapper, _guarded(source), cells, False, False, kwargs, portable=True)
     failures = [p for _, ok, p in outcomes if not ok]
     for failure in failures:
         _raiseReadError(failure)
     if failures:
         raise failures[0].asError()
-    stitcher = _BandStitcher(op, band, source.getBBox(), source.dtype, source.readMask(band), 1)
+    template = Stitcher.forSource(
+        ImageReducer(config=reducerConfig), source.getBBox(), source.dtype,
+        source.planes or None, boxes0, 1,
+    )  # fmt: skip
+    stitcher = template.band(band, source.readMask(band))
     stitcher.add([(i, r) for i, _, r in outcomes])
-    stats = stitcher.finish(badBits)
-    sink.writeBand(band, stitcher.image, stitcher.mask, stitcher.variance)
+    image, mask, variance, stats = stitcher.finishArrays()
+    sink.writeBand(band, image, mask, variance)
     if hasattr(source, "close"):
         source.close()
     return {"band": (band.getMinY(), band.getMaxY()), "cells": len(cells), "n_bad": stats["n_bad"]}
@@ -1299,7 +1217,7 @@ def runOutOfCoreDask(
     result : `Struct`
         ``numCells``, ``numBands``, ``bandStats`` (per band), ``sink``.
     """
-    op, cells, bands, badBits, _ = _prepare(task, source, bandHeight)
+    template, cells, bands = _prepare(task, source, bandHeight, 1)
     if sink.bandHeight != bands[0].getHeight() and len(bands) > 1:
         raise ValueError(
             f"the zarr sink's chunks are {sink.bandHeight} rows but bands are "
@@ -1307,13 +1225,17 @@ def runOutOfCoreDask(
         )
     from distributed import as_completed
 
-    from ._executors import _dumpsMapper
+    from ._executors import dumpsMapper
 
     _refuseInputAsOutput(source, sink, None)
-    _dumpsMapper(task.mapper, "dask")
+    dumpsMapper(task.mapper, "dask")
     try:
         sink.begin()  # the workers write into the partial output
         mapperF = client.scatter(task.mapper, broadcast=True, hash=False)
+        # One future for the pair (a list given to scatter is scattered item by item).
+        sharedF = client.scatter(
+            [(task.reducer.config, template.cellBoxes or [])], broadcast=True, hash=False
+        )[0]
         futures = []
         for band in bands:
             touching = [c for c in cells if c[1].overlaps(band)]
@@ -1323,10 +1245,9 @@ def runOutOfCoreDask(
                     mapperF,
                     source,
                     sink,
-                    op,
+                    sharedF,
                     band,
                     touching,
-                    badBits,
                     kwargs,
                     pure=False,
                     retries=2,

@@ -10,7 +10,7 @@ from typing import Any
 from .._core import Box2I, Point2I
 
 
-def _matplotlib() -> Any:
+def matplotlibPyplot() -> Any:
     try:
         import matplotlib
 
@@ -144,7 +144,7 @@ def plotBoxes(
     """
     if skip < 1:
         raise ValueError(f"skip must be a positive integer, got {skip}")
-    plt = _matplotlib()
+    plt = matplotlibPyplot()
     from matplotlib.patches import Rectangle
 
     if ax is None:
@@ -252,7 +252,7 @@ def plotImage(
     """
     import numpy as np
 
-    plt = _matplotlib()
+    plt = matplotlibPyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 7))
     else:

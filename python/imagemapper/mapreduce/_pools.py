@@ -450,7 +450,7 @@ class ProcessPool:
         self._stats = stats
         self._log = log
         self._deaths = 0
-        mapperBytes = ex._dumpsMapper(mapper, "processes")
+        mapperBytes = ex.dumpsMapper(mapper, "processes")
         mi = exposure.maskedImage
         specs = {}
         for key, arr in (

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 __all__ = [
-    "BLEND_OPERATIONS",
     "STITCH_OPERATIONS",
     "ImageReducer",
     "ImageReducerConfig",
-    "cellArrays",
 ]
 
 import copy
@@ -19,20 +17,15 @@ import numpy as np
 
 from .. import _core
 from .._core import Box2I
-from ..image import Exposure, Image
+from ..image import Exposure, Image, Mask
 from ..image.psf import CoaddPsf
 from ..task import Struct, Task
 from ..task._configfields import RangeField
 
 #: Reduce operations that build a new exposure from the per-cell results
-#: (streamed through the Rust kernel, cell batch by cell batch).
-STITCH_OPERATIONS = ("copy", "sum", "average", "weighted", "owner", "max", "min", "mesh")
-
-#: The operations of the Rust blending kernel (`_core.blend_*`).
-BLEND_OPERATIONS = ("weighted", "owner", "max", "min")
-
-#: The operations of the LSST reference (`_core.stitch_*`).
-_LSST_STITCH = ("copy", "sum", "average")
+#: (streamed through the Rust reducer, cell batch by cell batch). The names
+#: come from the one parser of operations, in the Rust core.
+STITCH_OPERATIONS: tuple[str, ...] = tuple(_core.reduce_operations())
 
 
 class ImageReducerConfig(pexConfig.Config):
@@ -178,7 +171,7 @@ def _psfComponent(index: int, res: Any, wcsref: Any) -> tuple[int, Any, Box2I]:
     )
 
 
-def _coaddPsfFrom(components: Sequence[tuple[int, Any, Box2I]], log: Any) -> CoaddPsf | None:
+def _coaddPsfFrom(components: Sequence[tuple[int, Any, Box2I | None]], log: Any) -> CoaddPsf | None:
     """A CoaddPsf (weight 1 per cell) from ``(index, psf, bbox)`` triples."""
     missing = [i for i, psf, _ in components if psf is None]
     if len(missing) == len(components):
@@ -188,168 +181,144 @@ def _coaddPsfFrom(components: Sequence[tuple[int, Any, Box2I]], log: Any) -> Coa
         raise ValueError(
             f"cells {missing[:10]} carry no PSF while others do; cannot build a CoaddPsf"
         )
-    return CoaddPsf([(psf, bbox, 1.0) for _, psf, bbox in components])
+    return CoaddPsf([(psf, bbox, 1.0) for _, psf, bbox in components if bbox is not None])
 
 
-def cellArrays(
-    index: int, result: Any, dtype: Any, fullBBox: Box2I, op: str
-) -> tuple[Box2I, Any, Any, Any]:
-    """``(bbox, image, mask, variance)`` of a mapper result, for stitching.
+class Stitcher:
+    """One output of a reduce: a thin shell over the Rust `_core.Reducer`.
 
-    Casts to the output's ``dtype`` (masks to int32) and checks that the
-    result is an exposure inside ``fullBBox`` whose arrays match its box;
-    errors name the cell.
-    """
-    item = getattr(result, "subExposure", None)
-    if not isinstance(item, Exposure):
-        found = (
-            "no 'subExposure' item"
-            if item is None
-            else f"subExposure of type {type(item).__name__}"
-        )
-        raise TypeError(
-            f"Mapper result for cell {index} has {found}; reduceOperation="
-            f"{op!r} expects an Exposure in result.subExposure. "
-            "Consider using reduceOperation='none' to receive the results as they are."
-        )
-    mi = item.maskedImage
-    image, mask, variance = mi.image.array, mi.mask.array, mi.variance.array
-    if image.dtype != dtype:
-        image = image.astype(dtype)
-    if variance.dtype != dtype:
-        variance = variance.astype(dtype)
-    if mask.dtype != np.int32:
-        mask = mask.astype(np.int32)
-    bbox = item.getBBox()
-    if not fullBBox.contains(bbox):
-        raise ValueError(
-            f"Mapper result for cell {index}: its subExposure covers {bbox!r}, which is not "
-            f"inside the input exposure's box {fullBBox!r}; expected (a part of) the cell, "
-            "in the parent coordinates of the input"
-        )
-    shape = (bbox.getHeight(), bbox.getWidth())
-    for name, arr in (("image", image), ("mask", mask), ("variance", variance)):
-        if arr.shape != shape:
-            raise ValueError(
-                f"Mapper result for cell {index}: its subExposure's {name} array has shape "
-                f"{arr.shape} but its box {bbox!r} needs {shape} (rows, columns)"
-            )
-    return bbox, image, mask, variance
-
-
-def _blankLike(exposure: Exposure) -> Exposure:
-    """A new exposure with ``exposure``'s box, mask (copied), PSF, WCS and
-    metadata (deep copies), and uninitialised image and variance planes that
-    the stitcher fills (cloning would copy pixels only to overwrite them)."""
-    mi = exposure.maskedImage
-    bbox = exposure.getBBox()
-    return Exposure.fromArrays(
-        np.empty_like(mi.image.array, order="C"),
-        mi.mask.array.copy(),
-        np.empty_like(mi.variance.array, order="C"),
-        xy0=(bbox.getMinX(), bbox.getMinY()),
-        psf=copy.deepcopy(exposure.getPsf()),
-        wcs=copy.deepcopy(exposure.getWcs()),
-        planeDict=mi.mask.getMaskPlaneDict(),
-        metadata=copy.deepcopy(exposure.getMetadata()),
-    )
-
-
-class _Stitcher:
-    """Accumulates per-cell results into a new exposure, in Rust.
-
-    Cells are added in batches, in cell-index order (``add``), then
-    ``finish`` divides (``average``, ``weighted``), flags the pixels where
-    nothing valid landed and attaches the PSF. The output exposure starts as
-    a copy of the input's bounding box, mask, WCS, PSF and metadata.
+    Used by every driver: `ImageReducer.run` and the streaming task (the
+    whole exposure), the out-of-core drivers (one band at a time, `band`),
+    and the numpy façade. Cells are added in batches, in cell-index order
+    (`add`; results whose mapper failed with `addFailed`), then `finish`
+    normalises, flags and returns the new exposure. The output starts as
+    the input's bounding box and mask, with its WCS, PSF and metadata.
 
     ``cellBoxes`` (the grid's cells, ``task.boxes0``) give the ``weighted``
     windows their ramps, the ``owner`` cells their centres and the ``mesh``
-    nodes their positions; without them each result's own box is used (and
-    ``weighted`` cells then have no ramps unless every result is added in
-    one batch).
+    nodes their positions; without them each result's own box is used.
     """
 
     def __init__(
         self,
         reducer: ImageReducer,
-        exposure: Exposure,
+        exposure: Exposure | None,
         nThreads: int = 0,
         cellBoxes: Sequence[Box2I] | None = None,
+        *,
+        core: Any = None,
+        bbox: Box2I | None = None,
+        planeDict: dict[str, int] | None = None,
     ) -> None:
         op = reducer.config.reduceOperation
         if op not in STITCH_OPERATIONS:
             raise ValueError(f"reduceOperation {op!r} does not stitch exposures")
+        cfg = reducer.config
         self.reducer = reducer
         self.op = op
         self.nThreads = nThreads
         self.exposure = exposure
-        self.out = _blankLike(exposure)
-        mi = self.out.maskedImage
-        self.dtype = mi.image.array.dtype
-        self.bbox = self.out.getBBox()
         self.cellBoxes = list(cellBoxes) if cellBoxes is not None else None
-        self._geoms: list[tuple[tuple[int, ...], tuple[float, float]]] | None = None
-        shape = mi.image.array.shape
-        cfg = reducer.config
-        self.weights: np.ndarray | None = None
-        if op in _LSST_STITCH:
-            if op == "average":
-                self.weights = np.zeros(shape, dtype=np.int32)
-            _core.stitch_init(
-                op, mi.image.array, mi.mask.array, mi.variance.array, self.weights, self.nThreads
-            )
-        elif op in BLEND_OPERATIONS:
-            if op in ("weighted", "owner"):
-                self.weights = np.zeros(shape, dtype=np.float64)
-            _core.blend_init(
-                op, mi.image.array, mi.mask.array, mi.variance.array, self.weights, self.nThreads
-            )
-        else:  # mesh
+        if exposure is not None:
+            mi = exposure.maskedImage
+            bbox = exposure.getBBox()
+            self.dtype = mi.image.array.dtype
+            planeDict = mi.mask.getMaskPlaneDict()
+            mask0 = mi.mask.array
+        else:
+            assert bbox is not None and core is not None
+            self.dtype = np.dtype(core.dtype)
+            mask0 = None
+        self.bbox = bbox
+        # Mask planes of the output: the input's and the bad planes (added
+        # now: a mask with no room for them fails before any mapper runs).
+        self.planes = Mask(1, 1, planeDict=planeDict) if planeDict else Mask(1, 1)
+        self._bad = self._addBadPlanes()
+        self.core: Any
+        if op == "mesh":
             if cfg.meshInterpolation == "bicubic":
                 _requireScipy("meshInterpolation='bicubic'")
+            self.core = None
             self.meshNodes: list[tuple[int, Box2I, float, float]] = []
+        elif core is not None:
+            self.core = core
+        else:
+            self.core = _core.Reducer(
+                op,
+                bbox,
+                self.dtype,
+                mask=np.asarray(mask0, dtype=np.int32),
+                grid=self.cellBoxes or [],
+                window=cfg.blendWindow,
+                inverse_variance=bool(cfg.blendInverseVariance),
+                variance_policy=cfg.blendVariancePolicy,
+                max_ramp_fraction=float(cfg.blendMaxRampFraction),
+                n_threads=nThreads,
+            )
         self.nCells = 0
         self.wantPsf = op in ("sum", "average", "weighted")
-        self.psfComponents: list[tuple[int, Any, Box2I]] = []
+        self.psfComponents: list[tuple[int, Any, Box2I | None]] = []
         self.failedBoxes: list[Box2I] = []
-        self.failedIndices: list[int] = []
-        self.goodBoxes: list[Box2I] = []
-        # Add the bad planes now: a mask with no room for them fails before
-        # any mapper runs, not after.
-        self.badBits()
+        self.weights: np.ndarray | None = None
 
-    # ----------------------------------------------------------- geometry
+    # -------------------------------------------------------------- bands
 
-    def _gridGeoms(self) -> list[Any]:
-        """Ramps and centres of every grid cell (computed once)."""
-        if self._geoms is None:
-            boxes = self.cellBoxes or []
-            ramps = _core.cell_ramps(boxes, float(self.reducer.config.blendMaxRampFraction))
-            self._geoms = [
-                (tuple(r), c) for r, c in zip(ramps, _unclippedCentres(boxes, self.bbox))
-            ]
-        return self._geoms
+    def band(self, bbox: Box2I, mask: np.ndarray, nThreads: int | None = None) -> Stitcher:
+        """A stitcher for the rows ``bbox`` of this output (same operation,
+        parameters and grid geometry), starting from ``mask``: one band of an
+        out-of-core output."""
+        if self.core is None:
+            raise ValueError(
+                f"reduceOperation={self.op!r} interpolates over every cell at once; it cannot "
+                "be stitched band by band"
+            )
+        core = self.core.band(bbox, np.asarray(mask, dtype=np.int32), nThreads)
+        return Stitcher(
+            self.reducer,
+            None,
+            self.nThreads if nThreads is None else nThreads,
+            self.cellBoxes,
+            core=core,
+            bbox=bbox,
+            planeDict=self.planes.getMaskPlaneDict(),
+        )
 
-    def _geomsFor(self, indices: Sequence[int], boxes: Sequence[Box2I]) -> list:
-        """Geometry (ramps, centre) of each cell of a batch."""
-        if self.cellBoxes is not None:
-            grid = self._gridGeoms()
-        else:
-            grid = []
-        out = []
-        for index, box in zip(indices, boxes):
-            if 0 <= index < len(grid):
-                out.append(grid[index])
-            else:
-                c = box.getCenter()
-                out.append(((0, 0, 0, 0), (c.getX(), c.getY())))
-        return out
+    @classmethod
+    def forSource(
+        cls,
+        reducer: ImageReducer,
+        bbox: Box2I,
+        dtype: Any,
+        planeDict: dict[str, int] | None,
+        cellBoxes: Sequence[Box2I],
+        nThreads: int = 0,
+    ) -> Stitcher:
+        """The template of an out-of-core output over ``bbox``: no planes of
+        its own (its `band` stitchers have them); refuses an operation that
+        cannot be stitched band by band before anything is written."""
+        cfg = reducer.config
+        op = cfg.reduceOperation
+        if op not in STITCH_OPERATIONS or op == "mesh":
+            allowed = [o for o in STITCH_OPERATIONS if o != "mesh"]
+            raise ValueError(
+                f"out-of-core runs stitch into an output file band by band; "
+                f"reduceOperation={op!r} is not one of {allowed}"
+            )
+        core = _core.Reducer(
+            op,
+            Box2I(),
+            dtype,
+            full_bbox=bbox,
+            grid=list(cellBoxes),
+            window=cfg.blendWindow,
+            inverse_variance=bool(cfg.blendInverseVariance),
+            variance_policy=cfg.blendVariancePolicy,
+            max_ramp_fraction=float(cfg.blendMaxRampFraction),
+            n_threads=nThreads,
+        )
+        return cls(reducer, None, nThreads, cellBoxes, core=core, bbox=bbox, planeDict=planeDict)
 
     # --------------------------------------------------------------- cells
-
-    def _cellArrays(self, index: int, result: Any) -> tuple[Box2I, Any, Any, Any]:
-        return cellArrays(index, result, self.dtype, self.bbox, self.op)
 
     def _meshNode(self, index: int, result: Any) -> tuple[int, Box2I, float, float]:
         cfg = self.reducer.config
@@ -384,78 +353,63 @@ class _Stitcher:
         return index, box, value, var
 
     def add(self, indexedResults: Iterable[tuple[int, Any]]) -> None:
-        """Stitch a batch of ``(cellIndex, result)`` pairs, in that order."""
-        if self.op == "mesh":
+        """Stitch a batch of ``(cellIndex, result)`` pairs, in that order.
+
+        The checks of every result (an `Exposure` in ``subExposure``, inside
+        the input's box, planes of its box's shape) run in Rust for the whole
+        batch; errors name the cell.
+        """
+        if self.core is None:  # mesh
             for index, result in indexedResults:
                 self.meshNodes.append(self._meshNode(index, result))
                 self.nCells += 1
             return
-        cells = []
-        indices = []
-        wcsref = self.exposure.getWcs()
-        for index, result in indexedResults:
-            cells.append(self._cellArrays(index, result))
-            indices.append(index)
-            if self.wantPsf:
-                self.psfComponents.append(_psfComponent(index, result, wcsref))
-        if not cells:
+        batch = indexedResults if isinstance(indexedResults, list) else list(indexedResults)
+        if not batch:
             return
-        mi = self.out.maskedImage
-        cfg = self.reducer.config
-        try:
-            if self.op in _LSST_STITCH:
-                _core.stitch_accumulate(
-                    self.op,
-                    self.bbox,
-                    mi.image.array,
-                    mi.mask.array,
-                    mi.variance.array,
-                    self.weights,
-                    cells,
-                    self.nThreads,
+        subs = self.core.add_results(batch)
+        self.nCells += len(batch)
+        if self.wantPsf:
+            self._collectPsfs(batch, subs)
+
+    def addBatch(self, indices: Sequence[int], batch: Any) -> None:
+        """Stitch a `CellBatch` of results (equal-shape cells stacked along a
+        first axis; cell ``k`` has index ``indices[k]``), with no Python per
+        cell. Its cells carry the input's PSF."""
+        if self.core is None:
+            raise ValueError("reduceOperation='mesh' reduces per-cell scalars, not batches")
+        indices = list(indices)
+        self.core.add_batch(indices, batch.bboxes, batch.image, batch.mask, batch.variance)
+        self.nCells += len(indices)
+        if self.wantPsf:
+            psf = self.exposure.getPsf() if self.exposure is not None else None
+            self.psfComponents.extend(
+                (i, psf, None if psf is None else b) for i, b in zip(indices, batch.bboxes)
+            )
+
+    def _collectPsfs(self, batch: list[tuple[int, Any]], subs: list[Exposure]) -> None:
+        """Remember each cell's PSF (with its box) for the output's CoaddPsf."""
+        wcsref = self.exposure.getWcs() if self.exposure is not None else None
+        out = self.psfComponents
+        for (index, _), sub in zip(batch, subs):
+            wcs = sub._wcs
+            if wcs is not wcsref and not _wcsEqual(wcs, wcsref):
+                raise ValueError(
+                    f"WCS of the subExposure of cell {index} differs from the exposure's WCS"
                 )
-            else:
-                _core.blend_accumulate(
-                    self.op,
-                    self.bbox,
-                    mi.image.array,
-                    mi.mask.array,
-                    mi.variance.array,
-                    self.weights,
-                    cells,
-                    self._geomsFor(indices, [c[0] for c in cells]),
-                    window=cfg.blendWindow,
-                    inverse_variance=bool(cfg.blendInverseVariance),
-                    variance_policy=cfg.blendVariancePolicy,
-                    n_threads=self.nThreads,
-                )
-        except ValueError as err:
-            raise ValueError(
-                f"cannot stitch the results of cells {indices[0]}..{indices[-1]} into the "
-                f"exposure box {self.bbox}: {err}"
-            ) from err
-        self.nCells += len(cells)
-        self.goodBoxes.extend(c[0] for c in cells)
+            psf = sub._psf
+            out.append((index, psf, None if psf is None else sub.getBBox()))
 
     def addFailed(self, boxes: Iterable[Box2I]) -> None:
-        """Record cells whose mapper failed: they contribute nothing, and their
-        pixels that no other cell covers get the bad mask planes."""
+        """Record cells whose mapper failed: every output pixel they would have
+        contributed to gets the bad mask planes (whatever other cells cover)."""
+        boxes = list(boxes)
         self.failedBoxes.extend(boxes)
+        if self.core is not None and boxes:
+            self.core.add_failed(boxes)
 
-    def _flagUncovered(self, bad: int) -> None:
-        if not self.failedBoxes or not bad or self.op == "mesh":
-            return
-        covered = np.zeros(self.out.maskedImage.image.array.shape, dtype=bool)
-        for box in self.goodBoxes:
-            covered[box.slices(self.bbox)] = True
-        maskArr = self.out.maskedImage.mask.array
-        for box in self.failedBoxes:
-            sl = box.clippedTo(self.bbox).slices(self.bbox)
-            maskArr[sl] |= np.where(covered[sl], 0, bad).astype(np.int32)
-
-    def badBits(self) -> int:
-        """Add the reducer's ``badMaskPlanes`` to the output mask; their bits."""
-        mask = self.out.maskedImage.mask
+    def _addBadPlanes(self) -> int:
+        mask = self.planes
         badPlanes = list(self.reducer.config.badMaskPlanes)
         for name in badPlanes:
             try:
@@ -468,40 +422,49 @@ class _Stitcher:
                 ) from err
         return mask.getPlaneBitMask(badPlanes) if badPlanes else 0
 
+    def badBits(self) -> int:
+        """The bits of the reducer's ``badMaskPlanes`` in the output mask."""
+        return self._bad
+
+    def finishArrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Finish and hand over the planes ``(image, mask, variance, stats)``
+        (a band of an out-of-core output)."""
+        stats = self.core.finish(self._bad)
+        image, mask, variance, weights = self.core.take()
+        self.weights = weights
+        return image, mask, variance, stats
+
     def finish(self) -> tuple[Exposure, dict]:
         """Finalise the output; returns it and the stitching statistics."""
-        bad = self.badBits()
-        mi = self.out.maskedImage
-        if self.op in _LSST_STITCH:
-            stats = _core.stitch_finalize(
-                self.op,
-                mi.image.array,
-                mi.mask.array,
-                mi.variance.array,
-                self.weights,
-                bad,
-                self.nThreads,
-            )
-        elif self.op in BLEND_OPERATIONS:
-            stats = _core.blend_finalize(
-                self.op,
-                mi.image.array,
-                mi.mask.array,
-                mi.variance.array,
-                self.weights,
-                bad,
-                variance_policy=self.reducer.config.blendVariancePolicy,
-                n_threads=self.nThreads,
-            )
-        else:
-            stats = self._finishMesh(bad)
-        return self._wrapUp(bad, stats)
+        if self.core is None:
+            return self._finishMesh()
+        image, mask, variance, stats = self.finishArrays()
+        return self._wrapUp(self._exposureOf(image, mask, variance), stats)
+
+    def _exposureOf(self, image: np.ndarray, mask: np.ndarray, variance: np.ndarray) -> Exposure:
+        src = self.exposure
+        assert src is not None
+        return Exposure.fromArrays(
+            image,
+            mask,
+            variance,
+            xy0=(self.bbox.getMinX(), self.bbox.getMinY()),
+            psf=copy.deepcopy(src.getPsf()),
+            wcs=copy.deepcopy(src.getWcs()),
+            planeDict=self.planes.getMaskPlaneDict(),
+            metadata=copy.deepcopy(src.getMetadata()),
+        )
 
     # ---------------------------------------------------------------- mesh
 
-    def _finishMesh(self, bad: int) -> dict:
+    def _finishMesh(self) -> tuple[Exposure, dict]:
         """Interpolate the per-cell scalars over the cell centres."""
-        mi = self.out.maskedImage
+        src = self.exposure
+        assert src is not None
+        shape = src.maskedImage.image.array.shape
+        image = np.empty(shape, self.dtype)
+        variance = np.empty(shape, self.dtype)
+        mask = src.maskedImage.mask.array.astype(np.int32, copy=True)
         nodes = list(self.meshNodes)
         for box in self.failedBoxes:
             nodes.append((-1, box, float("nan"), float("nan")))
@@ -510,20 +473,23 @@ class _Stitcher:
         values = _fillMissing(values)
         variances = _fillMissing(variances)
         if not np.isfinite(values).all():
-            mi.image.array[...] = np.nan
-            mi.variance.array[...] = np.nan
+            image[...] = np.nan
+            variance[...] = np.nan
         else:
             how = cfg.meshInterpolation
-            _interpolateMesh(xs, ys, values, self.bbox, mi.image.array, how, self.nThreads)
+            _interpolateMesh(xs, ys, values, self.bbox, image, how, self.nThreads)
             # Bilinear for the variance always: a spline could overshoot below 0.
-            _interpolateMesh(
-                xs, ys, variances, self.bbox, mi.variance.array, "bilinear", self.nThreads
-            )
-        invalid = np.isnan(mi.image.array * mi.variance.array)
-        if bad:
-            mi.mask.array[invalid] |= np.int32(bad)
+            _interpolateMesh(xs, ys, variances, self.bbox, variance, "bilinear", self.nThreads)
+        with np.errstate(invalid="ignore"):
+            invalid = np.isnan(image * variance)
+        for box in self.failedBoxes:
+            invalid[box.clippedTo(self.bbox).slices(self.bbox)] = True
+        if self._bad:
+            mask[invalid] |= np.int32(self._bad)
         self.meshValues = Struct(x=xs, y=ys, values=values, variances=variances)
-        return {"n_bad": int(invalid.sum()), "n_uncovered": int(invalid.sum())}
+        n = int(invalid.sum())
+        stats = {"n_bad": n, "n_uncovered": n}
+        return self._wrapUp(self._exposureOf(image, mask, variance), stats)
 
     # ------------------------------------------------------------ wrap up
 
@@ -532,14 +498,15 @@ class _Stitcher:
     ) -> tuple[Exposure, dict]:
         """Map a Rust built-in mapper over the grid and stitch, all in Rust
         (``mapper.rustMapReduce``); then finish as `finish` does."""
-        bad = self.badBits()
-        stats = mapper.rustMapReduce(self.exposure, boxes0, boxes1, self, bad)
+        assert self.exposure is not None and self.core is not None
+        stats = mapper.rustMapReduce(self.exposure, boxes0, boxes1, self, self._bad)
         self.nCells = len(boxes0)
-        self.goodBoxes.extend(boxes0)
         if self.wantPsf:
             psf = self.exposure.getPsf()
             self.psfComponents.extend((i, psf, b) for i, b in enumerate(boxes0))
-        return self._wrapUp(bad, stats)
+        image, mask, variance, weights = self.core.take()
+        self.weights = weights
+        return self._wrapUp(self._exposureOf(image, mask, variance), stats)
 
     def extraItems(self) -> dict[str, Any]:
         """Items to add to the reducer's result besides ``exposure``:
@@ -550,12 +517,10 @@ class _Stitcher:
             return {}
         return {"weights": Image(self.weights, xy0=self.bbox.getMin())}
 
-    def _wrapUp(self, bad: int, stats: dict) -> tuple[Exposure, dict]:
-        mi = self.out.maskedImage
-        self._flagUncovered(bad)
+    def _wrapUp(self, out: Exposure, stats: dict) -> tuple[Exposure, dict]:
         log = self.reducer.log
         if self.op == "average":
-            npix = max(1, mi.image.array.size)
+            npix = max(1, out.maskedImage.image.array.size)
             log.info("AVERAGE: Maximum overlap: %f", float(stats["max_weight"]))
             log.info("AVERAGE: Average overlap: %f", float(stats["mean_weight"]))
             log.info("AVERAGE: Minimum overlap: %f", float(stats["min_weight"]))
@@ -572,40 +537,8 @@ class _Stitcher:
                 int(stats["n_uncovered"]),
             )
         if self.wantPsf:
-            self.out.setPsf(_coaddPsfFrom(self.psfComponents, self.reducer.log))
-        return self.out, stats
-
-
-def _unclippedCentres(boxes: Sequence[Box2I], full: Box2I) -> list[tuple[float, float]]:
-    """The centre of every cell before it was clipped to the exposure.
-
-    A cell clipped by the image edge is smaller than the others; its
-    centroid on the grid lies where the full-size cell would be centred (for
-    the last cell of a row, possibly beyond the image). Using it for
-    ``owner`` keeps each pixel with the cell whose core holds it, instead of
-    handing it to a sliver of a cell whose clipped centre moved towards the
-    edge. Cells no smaller than the largest are used as they are.
-    """
-    if not boxes:
-        return []
-    cw = max(b.getWidth() for b in boxes)
-    ch = max(b.getHeight() for b in boxes)
-
-    def centre(lo: int, hi: int, size: int, f0: int, f1: int) -> float:
-        if hi - lo + 1 < size:
-            if lo == f0 and hi != f1:
-                lo = hi - size + 1
-            elif hi == f1 and lo != f0:
-                hi = lo + size - 1
-        return (lo + hi) / 2.0
-
-    return [
-        (
-            centre(b.getMinX(), b.getMaxX(), cw, full.getMinX(), full.getMaxX()),
-            centre(b.getMinY(), b.getMaxY(), ch, full.getMinY(), full.getMaxY()),
-        )
-        for b in boxes
-    ]
+            out.setPsf(_coaddPsfFrom(self.psfComponents, self.reducer.log))
+        return out, stats
 
 
 def _requireScipy(what: str) -> Any:
@@ -777,9 +710,9 @@ class ImageReducer(Task):
 
     def _makeStitcher(
         self, exposure: Exposure, cellBoxes: Sequence[Box2I] | None = None
-    ) -> _Stitcher:
+    ) -> Stitcher:
         boxes = cellBoxes if cellBoxes is not None else self.cellBoxes
-        return _Stitcher(self, exposure, self.numThreads, boxes)
+        return Stitcher(self, exposure, self.numThreads, boxes)
 
     def _reduceImage(
         self, mapperResults: Sequence[Struct], exposure: Exposure, **kwargs: Any
@@ -788,7 +721,7 @@ class ImageReducer(Task):
         newExp, _ = self._stitchAll(mapperResults, exposure).finish()
         return newExp
 
-    def _stitchAll(self, mapperResults: Sequence[Struct], exposure: Exposure) -> _Stitcher:
+    def _stitchAll(self, mapperResults: Sequence[Struct], exposure: Exposure) -> Stitcher:
         """A stitcher holding every result (all cells known: the result boxes
         serve as the grid when the task gave none that matches)."""
         boxes = self.cellBoxes

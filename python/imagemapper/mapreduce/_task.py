@@ -27,9 +27,10 @@ from ..image import Exposure
 from ..image.psf import psfFwhm
 from ..task import Struct, Task, timeMethod
 from ..task._configfields import RangeField
+from ._batch import batchSize, equalShapes, gather, resultBatch
 from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
-from ._executors import CellFailure, _Stats, interactive, iterOrderedResults
+from ._executors import CellFailure, Stats, interactive, iterOrderedResults, runChunk
 from ._mapper import ImageMapper, PassThroughMapper
 from ._pools import PoolKeeper
 from ._reducer import STITCH_OPERATIONS, ImageReducer
@@ -264,13 +265,26 @@ class ImageMapReduceConfig(pexConfig.Config):
             )
 
 
-def _usableCpus() -> int:
+def usableCpus() -> int:
     import os
 
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+class _BoxOnly:
+    """What grid generation needs of an exposure: a box and a PSF."""
+
+    def __init__(self, bbox: Box2I, psf: Any) -> None:
+        self._bbox, self._psf = bbox, psf
+
+    def getBBox(self) -> Box2I:
+        return self._bbox
+
+    def getPsf(self) -> Any:
+        return self._psf
 
 
 class ImageMapReduceTask(Task):
@@ -487,6 +501,40 @@ class ImageMapReduceTask(Task):
         self._generatedBoxes = (self.boxes0, self.boxes1)
         return self.boxes0, self.boxes1
 
+    def makeGrid(self, bbox: Box2I, psf: Any = None, forceEvenSized: bool = False) -> Struct:
+        """The grid of cells over ``bbox``, for drivers that hold no exposure.
+
+        Parameters
+        ----------
+        bbox : `Box2I`
+            The box of the image to cover (parent coordinates).
+        psf : optional
+            The image's PSF (needed when ``config.scaleByFwhm`` is set).
+        forceEvenSized : `bool`
+            Make every box even-sized.
+
+        Returns
+        -------
+        grid : `Struct`
+            ``boxes0`` (the cells), ``boxes1`` (the expanded cells), ``border``
+            (the border in pixels, x and y, scaled as the grid is) and
+            ``numWorkers`` (the configured worker count, 0 resolved to the usable
+            CPUs). ``task.boxes0`` and ``task.boxes1`` are set too.
+
+        Raises
+        ------
+        ValueError, RuntimeError
+            As `_generateGrid`.
+        """
+        shape: Any = _BoxOnly(bbox, psf)
+        boxes0, boxes1 = self._generateGrid(shape, forceEvenSized=forceEvenSized)
+        return Struct(
+            boxes0=boxes0,
+            boxes1=boxes1,
+            border=self._borderPixels(shape),
+            numWorkers=self._numWorkers(),
+        )
+
     def _ensureGrid(self, exposure: Exposure, forceEvenSized: bool = False) -> None:
         """Generate the grid if there is none, or if the one this task made
         is stale (the exposure's box or the grid configuration changed).
@@ -571,6 +619,8 @@ class ImageMapReduceTask(Task):
         ):
             if streaming and self._rustPath(doClone):
                 result = self._reduceInRust(exposure, bar)
+            elif streaming and self._batchPath(doClone, opts["backend"]):
+                result = self._reduceBatched(exposure, cells, failures, kwargs, opts, bar)
             elif streaming:
                 result = self._reduceStreaming(exposure, outcomes, failures, opts)
             else:
@@ -618,6 +668,67 @@ class ImageMapReduceTask(Task):
         self._recordOverlap(stats)
         return Struct(exposure=newExp, **stitcher.extraItems())
 
+    def _batchPath(self, doClone: bool, backend: str) -> bool:
+        """Whether the mapper's ``runBatch`` can take the cells as stacks."""
+        return (
+            callable(getattr(self.mapper, "runBatch", None))
+            and backend in ("serial", "threads")
+            and self._edgeModes() == ("clip", "clip")
+            and not self.config.returnSubImages
+            and not doClone
+            and self.boxes0 is not None
+            and self.boxes1 is not None
+            and equalShapes(self.boxes0)
+            and equalShapes(self.boxes1)
+        )
+
+    def _reduceBatched(
+        self,
+        exposure: Exposure,
+        cells: list[tuple[int, Box2I, Box2I]],
+        failures: list[CellFailure],
+        kwargs: dict[str, Any],
+        opts: dict,
+        bar: Any,
+    ) -> Struct:
+        """Map batches of equal-shape cells with ``mapper.runBatch`` and stitch
+        them from the stacks (see `imagemapper.mapreduce._batch`)."""
+        mapper = self.mapper
+        n = batchSize(mapper)
+        self.log.info(
+            "Mapper %s runs on batches of up to %d equal-shape cells (runBatch).",
+            type(mapper).__name__,
+            n,
+        )
+        stitcher = self.reducer._makeStitcher(exposure)
+        full = exposure.getBBox()
+        for k in range(0, len(cells), n):
+            chunk = cells[k : k + n]
+            indices = [c[0] for c in chunk]
+            subs = gather(exposure, [c[1] for c in chunk])
+            expanded = gather(exposure, [c[2] for c in chunk])
+            try:
+                out = cast(Any, mapper).runBatch(subs, expanded, full, **kwargs)
+            except Exception as err:
+                self.log.warning(
+                    "mapper.runBatch failed on cells %d..%d (%r); running them one by one",
+                    indices[0],
+                    indices[-1],
+                    err,
+                )
+                outcomes = runChunk(mapper, exposure, chunk, False, False, kwargs)
+                nFailed = len(failures)
+                stitcher.add(self._sortOutcomes(outcomes, failures, opts["onMapperError"]))
+                stitcher.addFailed(f.bbox for f in failures[nFailed:])
+            else:
+                stitcher.addBatch(indices, resultBatch(indices[0], out))
+            del subs, expanded
+            if bar is not None:
+                bar.update(len(chunk))
+        newExp, stats = stitcher.finish()
+        self._recordOverlap(stats)
+        return Struct(exposure=newExp, **stitcher.extraItems())
+
     # --------------------------------------------------------- execution
 
     def _executionOptions(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -635,7 +746,7 @@ class ImageMapReduceTask(Task):
         n = opts["numWorkers"]
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ValueError(f"numWorkers={n!r} must be an integer >= 0 (0 = all usable CPUs)")
-        opts["numWorkers"] = n if n > 0 else _usableCpus()
+        opts["numWorkers"] = n if n > 0 else usableCpus()
         m = opts["maxCellsInFlight"]
         if not isinstance(m, int) or isinstance(m, bool) or m < 0:
             raise ValueError(f"maxCellsInFlight={m!r} must be an integer >= 0 (0 = automatic)")
@@ -686,7 +797,7 @@ class ImageMapReduceTask(Task):
         opts: dict[str, Any],
         bar: Any,
     ) -> Generator[list[Any], None, None]:
-        stats = _Stats()
+        stats = Stats()
         self._driverStats = stats
         gen = iterOrderedResults(
             backend=opts["backend"],
@@ -804,7 +915,7 @@ class ImageMapReduceTask(Task):
 
     def _numWorkers(self) -> int:
         n = self.config.numWorkers
-        return n if n > 0 else _usableCpus()
+        return n if n > 0 else usableCpus()
 
     # ------------------------------------------------------- edges, border
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use imagemapper_core::builtin::{convolve_axis, gaussian_convolve_cell, gaussian_kernel};
 use imagemapper_core::driver::{map_reduce, ImageView};
 use imagemapper_core::grid::{generate_grid, AdjustGrid, GridSpec};
-use imagemapper_core::stitch::{OutputMut, ReduceOp};
+use imagemapper_core::reduce::{Params, ReduceOp, Reducer};
 use imagemapper_core::{Box2I, Extent2I, Point2I};
 use ndarray::{Array2, Axis};
 
@@ -31,16 +31,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spec = GridSpec::new([128.0, 128.0], [128.0, 128.0], [8.0, 8.0], AdjustGrid::None);
     let grid = generate_grid(&bbox, &spec)?;
 
-    let mut out_img = Array2::<f32>::zeros((n, n));
-    let mut out_var = Array2::<f32>::zeros((n, n));
-    let mut out_mask = mask.clone();
-    let mut out = OutputMut {
+    let mut out = Reducer::new(
+        ReduceOp::Copy,
+        Params::default(),
         bbox,
-        image: out_img.view_mut(),
-        mask: out_mask.view_mut(),
-        variance: out_var.view_mut(),
-        weights: None,
-    };
+        bbox,
+        Some(mask.clone()),
+        true,
+        &grid.cells,
+        threads,
+    )?;
     let input = ImageView {
         bbox,
         image: image.view(),
@@ -49,16 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let t0 = Instant::now();
-    map_reduce(
-        &input,
-        &grid,
-        ReduceOp::Copy,
-        &mut out,
-        1 << 9,
-        threads,
-        |cell| gaussian_convolve_cell(cell, sigma),
-    )?;
+    map_reduce(&input, &grid, &mut out, 1 << 9, threads, |cell| {
+        gaussian_convolve_cell(cell, sigma)
+    })?;
     let tiled = t0.elapsed();
+    let out_img = out.into_output().image;
 
     let t1 = Instant::now();
     let k = gaussian_kernel(sigma)?;

@@ -4,7 +4,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::driver::{CellInput, CellOutput};
 use crate::error::{Error, Result};
-use crate::stitch::Pixel;
+use crate::reduce::Pixel;
 
 /// The largest kernel half-width [`gaussian_kernel`] builds (2^20 pixels).
 pub const MAX_KERNEL_RADIUS: i64 = 1 << 20;

@@ -4,7 +4,7 @@
 //! ```
 //! use imagemapper_core::driver::{map_reduce, CellOutput, ImageView};
 //! use imagemapper_core::grid::{generate_grid, AdjustGrid, GridSpec};
-//! use imagemapper_core::stitch::{OutputMut, ReduceOp};
+//! use imagemapper_core::reduce::{Params, ReduceOp, Reducer};
 //! use imagemapper_core::{Box2I, Extent2I, Point2I};
 //! use ndarray::Array2;
 //!
@@ -14,17 +14,16 @@
 //! let mask = Array2::<i32>::zeros((48, 64));
 //! let grid = generate_grid(&bbox, &GridSpec::new([16.0, 16.0], [8.0, 8.0], [2.0, 2.0], AdjustGrid::None)).unwrap();
 //!
-//! let (mut out_img, mut out_var) = (Array2::<f32>::zeros((48, 64)), Array2::<f32>::zeros((48, 64)));
-//! let (mut out_mask, mut weights) = (mask.clone(), Array2::<i32>::zeros((48, 64)));
-//! let mut out = OutputMut { bbox, image: out_img.view_mut(), mask: out_mask.view_mut(),
-//!                           variance: out_var.view_mut(), weights: Some(weights.view_mut()) };
+//! let mut out = Reducer::new(ReduceOp::Average, Params::default(), bbox, bbox,
+//!                            Some(mask.clone()), true, &grid.cells, 2).unwrap();
 //! let input = ImageView { bbox, image: image.view(), mask: mask.view(), variance: variance.view() };
 //! // The mapper: add one to the cell.
-//! map_reduce(&input, &grid, ReduceOp::Average, &mut out, 0, 2, |cell| {
+//! map_reduce(&input, &grid, &mut out, 0, 2, |cell| {
 //!     Ok(CellOutput { image: cell.cell_image().mapv(|v| v + 1.0), mask: None,
 //!                     variance: cell.cell_variance().to_owned() })
 //! }).unwrap();
-//! assert!(out_img.iter().zip(image.iter()).all(|(o, i)| *o == i + 1.0));
+//! let out = out.into_output();
+//! assert!(out.image.iter().zip(image.iter()).all(|(o, i)| *o == i + 1.0));
 //! ```
 //!
 //! Cells are processed in rounds of a few cells per thread: the cells of a
@@ -38,7 +37,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::geom::Box2I;
 use crate::grid::Grid;
-use crate::stitch::{self, CellView, OutputMut, Pixel, ReduceOp, StitchStats};
+use crate::reduce::{thread_pool, CellView, Pixel, Reducer, Stats};
 
 /// The input exposure: planes of `bbox`'s shape.
 pub struct ImageView<'a, T> {
@@ -98,8 +97,8 @@ pub struct CellOutput<T> {
     pub variance: Array2<T>,
 }
 
-/// Run `mapper` on every cell of `grid` and stitch the results into `out`
-/// with `op`; returns the stitching statistics.
+/// Run `mapper` on every cell of `grid`, stitch the results into `out` and
+/// finish it; returns the stitching statistics.
 ///
 /// `out` must cover `input.bbox`; its mask should start as a copy of the
 /// input mask (as in LSST). `n_threads` = 0 uses every core.
@@ -111,12 +110,11 @@ pub struct CellOutput<T> {
 pub fn map_reduce<T, F>(
     input: &ImageView<'_, T>,
     grid: &Grid,
-    op: ReduceOp,
-    out: &mut OutputMut<'_, T>,
+    out: &mut Reducer<T>,
     bad_bits: i32,
     n_threads: usize,
     mapper: F,
-) -> Result<StitchStats>
+) -> Result<Stats>
 where
     T: Pixel,
     F: Fn(&CellInput<'_, T>) -> Result<CellOutput<T>> + Sync,
@@ -134,10 +132,11 @@ where
             )));
         }
     }
-    if out.bbox != input.bbox {
+    if out.bbox() != input.bbox {
         return Err(Error::Shape(format!(
             "output box {} differs from the input box {}",
-            out.bbox, input.bbox
+            out.bbox(),
+            input.bbox
         )));
     }
     if grid.cells.len() != grid.expanded.len() {
@@ -147,15 +146,14 @@ where
             grid.expanded.len()
         )));
     }
-    let pool = stitch::thread_pool(n_threads)?;
+    let pool = thread_pool(n_threads)?;
     let threads = pool.current_num_threads();
-    stitch::init(op, out, threads)?;
     let round = (4 * threads).max(1);
     let n = grid.cells.len();
     let mut start = 0;
     while start < n {
         let end = (start + round).min(n);
-        let results: Vec<Result<(Box2I, CellOutput<T>)>> = pool.install(|| {
+        let results: Vec<Result<(usize, Box2I, CellOutput<T>)>> = pool.install(|| {
             (start..end)
                 .into_par_iter()
                 .map(|i| run_cell(input, grid, i, &mapper))
@@ -167,18 +165,19 @@ where
         }
         let views: Vec<CellView<'_, T>> = outputs
             .iter()
-            .map(|(bbox, o)| CellView {
+            .map(|(index, bbox, o)| CellView {
+                index: *index,
                 bbox: *bbox,
                 image: o.image.view(),
                 mask: o.mask.as_ref().map(|m| m.view()),
-                variance: o.variance.view(),
+                variance: Some(o.variance.view()),
             })
             .collect();
-        stitch::accumulate(op, out, &views, threads)
+        out.add(&views)
             .map_err(|e| Error::Shape(format!("cells {start}..{end}: {e}")))?;
         start = end;
     }
-    stitch::finalize(op, out, bad_bits, threads)
+    out.finish(bad_bits)
 }
 
 fn run_cell<T, F>(
@@ -186,7 +185,7 @@ fn run_cell<T, F>(
     grid: &Grid,
     i: usize,
     mapper: &F,
-) -> Result<(Box2I, CellOutput<T>)>
+) -> Result<(usize, Box2I, CellOutput<T>)>
 where
     T: Pixel,
     F: Fn(&CellInput<'_, T>) -> Result<CellOutput<T>> + Sync,
@@ -215,6 +214,7 @@ where
         }
         Error::Shape(m) => Error::Shape(format!("mapper failed on cell {i} ({bbox}): {m}")),
         Error::Runtime(m) => Error::Runtime(format!("mapper failed on cell {i} ({bbox}): {m}")),
+        Error::Memory(m) => Error::Memory(format!("mapper failed on cell {i} ({bbox}): {m}")),
     })?;
-    Ok((bbox, result))
+    Ok((i, bbox, result))
 }

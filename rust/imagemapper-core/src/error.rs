@@ -5,7 +5,8 @@ use thiserror::Error;
 /// Everything that can go wrong in the core crate.
 ///
 /// The binding crate maps [`Error::InvalidValue`] and [`Error::Shape`] to
-/// `ValueError`, [`Error::Runtime`] to `RuntimeError`.
+/// `ValueError`, [`Error::Runtime`] to `RuntimeError`, [`Error::Memory`] to
+/// `MemoryError`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Error {
     /// A parameter had a value outside its allowed range.
@@ -18,6 +19,9 @@ pub enum Error {
     /// be made even-sized).
     #[error("{0}")]
     Runtime(String),
+    /// Memory for an output could not be allocated.
+    #[error("{0}")]
+    Memory(String),
 }
 
 /// Result alias of the core crate.

@@ -5,24 +5,13 @@
 use imagemapper_core::builtin::{convolve_axis, gaussian_convolve_cell, gaussian_kernel};
 use imagemapper_core::driver::{map_reduce, CellOutput, ImageView};
 use imagemapper_core::grid::{generate_grid, AdjustGrid, GridSpec};
-use imagemapper_core::stitch::{OutputMut, ReduceOp};
+use imagemapper_core::reduce::{Params, ReduceOp, Reducer, Weights};
 use imagemapper_core::{Box2I, Error, Extent2I, Point2I};
 use ndarray::{Array2, Axis};
 
 struct Planes {
     image: Array2<f64>,
-    mask: Array2<i32>,
-    variance: Array2<f64>,
-    weights: Array2<i32>,
-}
-
-fn planes(h: usize, w: usize) -> Planes {
-    Planes {
-        image: Array2::zeros((h, w)),
-        mask: Array2::zeros((h, w)),
-        variance: Array2::zeros((h, w)),
-        weights: Array2::zeros((h, w)),
-    }
+    weights: Option<Array2<i32>>,
 }
 
 fn run(op: ReduceOp, threads: usize, step: f64, sigma: f64) -> (Planes, Array2<f64>) {
@@ -44,24 +33,35 @@ fn run(op: ReduceOp, threads: usize, step: f64, sigma: f64) -> (Planes, Array2<f
         ),
     )
     .unwrap();
-    let mut p = planes(h as usize, w as usize);
-    let mut out = OutputMut {
+    let mut out = Reducer::new(
+        op,
+        Params::default(),
         bbox,
-        image: p.image.view_mut(),
-        mask: p.mask.view_mut(),
-        variance: p.variance.view_mut(),
-        weights: Some(p.weights.view_mut()),
-    };
+        bbox,
+        Some(mask.clone()),
+        true,
+        &grid.cells,
+        threads,
+    )
+    .unwrap();
     let input = ImageView {
         bbox,
         image: image.view(),
         mask: mask.view(),
         variance: variance.view(),
     };
-    map_reduce(&input, &grid, op, &mut out, 1, threads, |c| {
+    map_reduce(&input, &grid, &mut out, 1, threads, |c| {
         gaussian_convolve_cell(c, sigma)
     })
     .unwrap();
+    let out = out.into_output();
+    let p = Planes {
+        image: out.image,
+        weights: match out.weights {
+            Some(Weights::Count(w)) => Some(w),
+            _ => None,
+        },
+    };
     let k = gaussian_kernel(sigma).unwrap();
     let whole = convolve_axis(convolve_axis(image.view(), &k, Axis(1)).view(), &k, Axis(0));
     (p, whole)
@@ -112,13 +112,18 @@ fn mapper_errors_name_the_cell() {
         &GridSpec::new([10.0, 10.0], [10.0, 10.0], [0.0, 0.0], AdjustGrid::None),
     )
     .unwrap();
-    let (mut i, mut v, mut mm) = (z.clone(), z.clone(), m.clone());
-    let mut out = OutputMut {
-        bbox,
-        image: i.view_mut(),
-        mask: mm.view_mut(),
-        variance: v.view_mut(),
-        weights: None,
+    let reducer = || {
+        Reducer::new(
+            ReduceOp::Copy,
+            Params::default(),
+            bbox,
+            bbox,
+            Some(m.clone()),
+            true,
+            &grid.cells,
+            2,
+        )
+        .unwrap()
     };
     let input = ImageView {
         bbox,
@@ -126,7 +131,7 @@ fn mapper_errors_name_the_cell() {
         mask: m.view(),
         variance: z.view(),
     };
-    let err = map_reduce(&input, &grid, ReduceOp::Copy, &mut out, 1, 2, |c| {
+    let err = map_reduce(&input, &grid, &mut reducer(), 1, 2, |c| {
         if c.index == 5 {
             return Err(Error::Runtime("boom".into()));
         }
@@ -142,7 +147,7 @@ fn mapper_errors_name_the_cell() {
         "{err}"
     );
     // A result of the wrong shape is an error too.
-    let err = map_reduce(&input, &grid, ReduceOp::Copy, &mut out, 1, 2, |_| {
+    let err = map_reduce(&input, &grid, &mut reducer(), 1, 2, |_| {
         Ok(CellOutput {
             image: Array2::zeros((3, 3)),
             mask: None,

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use imagemapper_core::builtin::{gaussian_kernel, MAX_KERNEL_RADIUS};
 use imagemapper_core::driver::{map_reduce, CellOutput, ImageView};
 use imagemapper_core::grid::{generate_grid, AdjustGrid, Grid, GridSpec, MAX_CELLS};
-use imagemapper_core::stitch::{self, CellView, OutputMut, ReduceOp};
+use imagemapper_core::reduce::{CellView, Params, ReduceOp, Reducer};
 use imagemapper_core::{Box2I, Error, Extent2I, Point2I};
 use ndarray::Array2;
 use proptest::prelude::*;
@@ -141,7 +141,7 @@ proptest! {
     fn grid_generation_never_panics(frame in any_frame(), spec in any_spec()) {
         match generate_grid(&frame, &spec) {
             Ok(grid) => check_grid(&frame, &spec, &grid),
-            Err(Error::InvalidValue(m)) | Err(Error::Runtime(m)) | Err(Error::Shape(m)) => {
+            Err(Error::InvalidValue(m) | Error::Runtime(m) | Error::Shape(m) | Error::Memory(m)) => {
                 prop_assert!(!m.is_empty());
             }
         }
@@ -289,7 +289,13 @@ fn any_cell() -> impl Strategy<Value = FuzzCell> {
 type OwnedCell = (Box2I, Array2<f64>, Array2<f64>, Option<Array2<i32>>);
 
 fn any_op() -> impl Strategy<Value = ReduceOp> {
-    prop::sample::select(vec![ReduceOp::Copy, ReduceOp::Sum, ReduceOp::Average])
+    prop::sample::select(
+        ReduceOp::ALL
+            .iter()
+            .copied()
+            .filter(|o| o.stitches())
+            .collect::<Vec<_>>(),
+    )
 }
 
 proptest! {
@@ -302,7 +308,6 @@ proptest! {
     fn stitching_never_panics(
         out_box in (-4i32..4, -4i32..4, -1i32..9, -1i32..9),
         out_shape in prop::option::of((0usize..9, 0usize..9)),
-        weights in any::<bool>(),
         cells in prop::collection::vec(any_cell(), 0..5),
         op in any_op(),
         threads in 0usize..5,
@@ -316,10 +321,7 @@ proptest! {
         )
         .unwrap();
         let shape = out_shape.unwrap_or((bbox.height() as usize, bbox.width() as usize));
-        let mut image = Array2::<f64>::zeros(shape);
-        let mut mask = Array2::<i32>::zeros(shape);
-        let mut variance = Array2::<f64>::zeros(shape);
-        let mut w = Array2::<i32>::zeros(shape);
+        let mask = Array2::<i32>::zeros(shape);
         let owned: Vec<OwnedCell> = cells
             .iter()
             .map(|c| {
@@ -339,29 +341,25 @@ proptest! {
             .collect();
         let views: Vec<CellView<'_, f64>> = owned
             .iter()
-            .map(|(b, i, v, m)| CellView {
+            .enumerate()
+            .map(|(k, (b, i, v, m))| CellView {
+                index: k,
                 bbox: *b,
                 image: i.view(),
                 mask: m.as_ref().map(|m| m.view()),
-                variance: v.view(),
+                variance: Some(v.view()),
             })
             .collect();
-        let mut out = OutputMut {
-            bbox,
-            image: image.view_mut(),
-            mask: mask.view_mut(),
-            variance: variance.view_mut(),
-            weights: if weights { Some(w.view_mut()) } else { None },
-        };
         let all_fit = owned.iter().all(|(b, i, v, m)| {
             let s = (b.height() as usize, b.width() as usize);
             bbox.contains_box(b) && i.dim() == s && v.dim() == s && m.as_ref().is_none_or(|m| m.dim() == s)
         });
-        let out_fits = shape == (bbox.height() as usize, bbox.width() as usize)
-            && (weights || op != ReduceOp::Average);
-        let r = stitch::init(op, &mut out, threads)
-            .and_then(|()| stitch::accumulate(op, &mut out, &views, threads))
-            .and_then(|()| stitch::finalize(op, &mut out, bad_bits, threads));
+        let out_fits = shape == (bbox.height() as usize, bbox.width() as usize);
+        let r = Reducer::new(op, Params::default(), bbox, bbox, Some(mask), true, &[], threads)
+            .and_then(|mut out| {
+                out.add(&views)?;
+                out.finish(bad_bits)
+            });
         prop_assert_eq!(r.is_ok(), all_fit && out_fits, "{:?}", r.err());
     }
 }
@@ -391,17 +389,18 @@ where
         mask: mask.view(),
         variance: variance.view(),
     };
-    let (mut oi, mut om, mut ov) = (image.clone(), mask.clone(), variance.clone());
-    let mut w = Array2::<i32>::zeros(image.dim());
-    let mut out = OutputMut {
+    let mut out = Reducer::new(
+        ReduceOp::Average,
+        Params::default(),
         bbox,
-        image: oi.view_mut(),
-        mask: om.view_mut(),
-        variance: ov.view_mut(),
-        weights: Some(w.view_mut()),
-    };
-    map_reduce(&view, grid, ReduceOp::Average, &mut out, 1, 3, mapper)?;
-    Ok(oi)
+        bbox,
+        Some(mask.clone()),
+        true,
+        &grid.cells,
+        3,
+    )?;
+    map_reduce(&view, grid, &mut out, 1, 3, mapper)?;
+    Ok(out.into_output().image)
 }
 
 fn identity(

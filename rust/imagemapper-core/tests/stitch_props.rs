@@ -1,9 +1,11 @@
-//! The stitching kernel against a naive per-pixel reference, bit for bit:
+//! The reducer (every stitching operation) against a naive per-pixel reference, bit for bit:
 //! random output boxes (any origin), random overlapping cells with NaNs in
 //! image or variance, random masks, f32 and f64, strided / transposed /
 //! reversed views, several thread counts and batchings.
 
-use imagemapper_core::stitch::{self, CellView, OutputMut, Pixel, ReduceOp};
+use std::sync::Arc;
+
+use imagemapper_core::reduce::{CellGeom, CellView, Params, Pixel, ReduceOp, Reducer};
 use imagemapper_core::{Box2I, Extent2I, Point2I};
 use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
 use proptest::prelude::*;
@@ -120,7 +122,7 @@ fn naive<T: Pixel + Default>(
 ) -> (Array2<T>, Array2<T>, Array2<i32>) {
     let (h, w) = (case.out.height() as usize, case.out.width() as usize);
     let start = if op == ReduceOp::Copy {
-        T::NAN
+        T::EMPTY
     } else {
         T::ZERO
     };
@@ -135,15 +137,15 @@ fn naive<T: Pixel + Default>(
                 let x = (c.bbox.min_x() - case.out.min_x()) as usize + q;
                 let ci = T::from_f64(c.image[[r, q]]);
                 let cv = T::from_f64(c.variance[[r, q]]);
-                if !(ci * cv).is_nan() {
+                if T::valid(ci, cv) {
                     match op {
                         ReduceOp::Copy => {
                             img[[y, x]] = ci;
                             var[[y, x]] = cv;
                         }
                         _ => {
-                            img[[y, x]] = img[[y, x]] + ci;
-                            var[[y, x]] = var[[y, x]] + cv;
+                            img[[y, x]] = img[[y, x]].add(ci);
+                            var[[y, x]] = var[[y, x]].add(cv);
                             cnt[[y, x]] += 1;
                         }
                     }
@@ -160,11 +162,13 @@ fn naive<T: Pixel + Default>(
                     img[[y, x]] = T::from_f64(img[[y, x]].to_f64() / n);
                     var[[y, x]] = T::from_f64(var[[y, x]].to_f64() / n);
                 } else {
-                    img[[y, x]] = T::NAN;
-                    var[[y, x]] = T::NAN;
+                    img[[y, x]] = T::EMPTY;
+                    var[[y, x]] = T::EMPTY;
                 }
             }
-            if (img[[y, x]] * var[[y, x]]).is_nan() {
+            // A sum pixel with no valid contribution is 0 and flagged.
+            let uncovered = op == ReduceOp::Sum && cnt[[y, x]] == 0;
+            if uncovered || !T::valid(img[[y, x]], var[[y, x]]) {
                 msk[[y, x]] |= bad;
             }
         }
@@ -187,13 +191,33 @@ fn run_kernel<T: Pixel + Default>(
     threads: usize,
     batches: usize,
 ) -> (Array2<T>, Array2<T>, Array2<i32>) {
-    let (h, w) = (case.out.height() as usize, case.out.width() as usize);
-    let mut img = Array2::<T>::default((h, w));
-    let mut var = Array2::<T>::default((h, w));
-    let mut msk = mask0.clone();
-    let mut wts = Array2::<i32>::from_elem((h, w), 99);
-    let conv: Vec<(Array2<T>, Array2<T>, Array2<i32>)> = case
-        .cells
+    let conv = converted::<T>(case);
+    let views = views_of(case, &conv);
+    let mut out = Reducer::new(
+        op,
+        Params::default(),
+        case.out,
+        case.out,
+        Some(mask0.clone()),
+        true,
+        &[],
+        threads,
+    )
+    .unwrap();
+    let per = views.len().div_ceil(batches.max(1)).max(1);
+    for chunk in views.chunks(per) {
+        out.add(chunk).unwrap();
+    }
+    out.finish(bad).unwrap();
+    let out = out.into_output();
+    (out.image, out.variance.unwrap(), out.mask.unwrap())
+}
+
+type Converted<T> = Vec<(Array2<T>, Array2<T>, Array2<i32>)>;
+
+/// The cells' planes in the pixel type and their memory layout.
+fn converted<T: Pixel + Default>(case: &Case) -> Converted<T> {
+    case.cells
         .iter()
         .map(|c| {
             (
@@ -202,36 +226,22 @@ fn run_kernel<T: Pixel + Default>(
                 laid_out(&c.mask, c.layout),
             )
         })
-        .collect();
-    let views: Vec<CellView<'_, T>> = case
-        .cells
+        .collect()
+}
+
+fn views_of<'a, T: Pixel>(case: &Case, conv: &'a Converted<T>) -> Vec<CellView<'a, T>> {
+    case.cells
         .iter()
-        .zip(&conv)
-        .map(|(c, (i, v, m))| CellView {
+        .zip(conv)
+        .enumerate()
+        .map(|(k, (c, (i, v, m)))| CellView {
+            index: k,
             bbox: c.bbox,
             image: view_of(i, c.layout),
             mask: Some(view_of(m, c.layout)),
-            variance: view_of(v, c.layout),
+            variance: Some(view_of(v, c.layout)),
         })
-        .collect();
-    let mut out = OutputMut {
-        bbox: case.out,
-        image: img.view_mut(),
-        mask: msk.view_mut(),
-        variance: var.view_mut(),
-        weights: if op == ReduceOp::Average {
-            Some(wts.view_mut())
-        } else {
-            None
-        },
-    };
-    stitch::init(op, &mut out, threads).unwrap();
-    let per = views.len().div_ceil(batches.max(1)).max(1);
-    for chunk in views.chunks(per) {
-        stitch::accumulate(op, &mut out, chunk, threads).unwrap();
-    }
-    stitch::finalize(op, &mut out, bad, threads).unwrap();
-    (img, var, msk)
+        .collect()
 }
 
 fn check<T: Pixel + Default>(case: &Case) -> Result<(), TestCaseError> {
@@ -307,9 +317,7 @@ fn tall_image_many_bands_is_thread_count_independent() {
 
 mod blend_ops {
     use super::*;
-    use imagemapper_core::blend::{
-        self, BlendOp, BlendOut, BlendParams, CellGeom, VariancePolicy, Window,
-    };
+    use imagemapper_core::reduce::{cell_ramps, window, VariancePolicy, Window};
 
     /// Geometry of cell `k`: ramps and a centre derived from its box and index.
     fn geom_of(c: &Cell, k: usize) -> CellGeom {
@@ -330,7 +338,7 @@ mod blend_ops {
     }
 
     fn profile_naive(window: Window, u: f64) -> f64 {
-        blend::profile(window, u)
+        window::profile(window, u)
     }
 
     fn ramp(window: Window, t: i64, r: i32) -> f64 {
@@ -344,22 +352,22 @@ mod blend_ops {
     /// The reference: plain loops over pixels, cells in order.
     fn naive<T: Pixel + Default>(
         case: &Case,
-        op: BlendOp,
-        params: &BlendParams,
+        op: ReduceOp,
+        params: &Params,
         bad: i32,
         mask0: &Array2<i32>,
     ) -> (Array2<T>, Array2<T>, Array2<i32>, Array2<f64>) {
         let (h, w) = (case.out.height() as usize, case.out.width() as usize);
         let (ox, oy) = (i64::from(case.out.min_x()), i64::from(case.out.min_y()));
-        let start = if op == BlendOp::Weighted {
+        let start = if op == ReduceOp::Weighted {
             T::ZERO
         } else {
-            T::NAN
+            T::EMPTY
         };
         let mut img = Array2::<T>::from_elem((h, w), start);
         let mut var = Array2::<T>::from_elem((h, w), start);
         let mut msk = mask0.clone();
-        let aux0 = if op == BlendOp::Owner {
+        let aux0 = if op == ReduceOp::Owner {
             f64::INFINITY
         } else {
             0.0
@@ -376,11 +384,11 @@ mod blend_ops {
                     msk[[i, j]] |= c.mask[[ru, qu]];
                     let ci = T::from_f64(c.image[[ru, qu]]);
                     let cv = T::from_f64(c.variance[[ru, qu]]);
-                    if (ci * cv).is_nan() {
+                    if !T::valid(ci, cv) {
                         continue;
                     }
                     match op {
-                        BlendOp::Weighted => {
+                        ReduceOp::Weighted => {
                             let mut wt = ramp(params.window, q, g.ramps[0])
                                 * ramp(params.window, cw - 1 - q, g.ramps[1])
                                 * (ramp(params.window, r, g.ramps[2])
@@ -404,7 +412,7 @@ mod blend_ops {
                             var[[i, j]] = T::from_f64(var[[i, j]].to_f64() + wv);
                             aux[[i, j]] += wt;
                         }
-                        BlendOp::Owner => {
+                        ReduceOp::Owner => {
                             let dx = x as f64 - g.centre[0];
                             let dy = y as f64 - g.centre[1];
                             let d2 = dx * dx + dy * dy;
@@ -414,21 +422,26 @@ mod blend_ops {
                                 var[[i, j]] = cv;
                             }
                         }
-                        BlendOp::Max | BlendOp::Min => {
+                        ReduceOp::Max | ReduceOp::Min => {
                             let cur = img[[i, j]].to_f64();
                             let a = ci.to_f64();
-                            let better =
-                                cur.is_nan() || if op == BlendOp::Max { a > cur } else { a < cur };
+                            let better = cur.is_nan()
+                                || if op == ReduceOp::Max {
+                                    a > cur
+                                } else {
+                                    a < cur
+                                };
                             if better {
                                 img[[i, j]] = ci;
                                 var[[i, j]] = cv;
                             }
                         }
+                        _ => unreachable!("not a blend operation"),
                     }
                 }
             }
         }
-        if op == BlendOp::Weighted {
+        if op == ReduceOp::Weighted {
             for ((v, s), &wt) in img.iter_mut().zip(var.iter_mut()).zip(aux.iter()) {
                 if wt > 0.0 {
                     *v = T::from_f64(v.to_f64() / wt);
@@ -439,94 +452,71 @@ mod blend_ops {
                     };
                     *s = T::from_f64(s.to_f64() / d);
                 } else {
-                    *v = T::NAN;
-                    *s = T::NAN;
+                    *v = T::EMPTY;
+                    *s = T::EMPTY;
                 }
             }
         }
         for ((m, &v), &s) in msk.iter_mut().zip(img.iter()).zip(var.iter()) {
-            if (v * s).is_nan() {
+            if !T::valid(v, s) {
                 *m |= bad;
             }
         }
         (img, var, msk, aux)
     }
 
-    #[allow(clippy::type_complexity)]
     fn run_kernel<T: Pixel + Default>(
         case: &Case,
-        op: BlendOp,
-        params: &BlendParams,
+        op: ReduceOp,
+        params: &Params,
         bad: i32,
         mask0: &Array2<i32>,
         threads: usize,
         batches: usize,
-    ) -> (Array2<T>, Array2<T>, Array2<i32>, Array2<f64>) {
-        let (h, w) = (case.out.height() as usize, case.out.width() as usize);
-        let mut img = Array2::<T>::default((h, w));
-        let mut var = Array2::<T>::default((h, w));
-        let mut msk = mask0.clone();
-        let mut aux = Array2::<f64>::from_elem((h, w), -7.0);
-        let conv: Vec<(Array2<T>, Array2<T>, Array2<i32>)> = case
-            .cells
-            .iter()
-            .map(|c| {
-                (
-                    laid_out(&c.image.mapv(T::from_f64), c.layout),
-                    laid_out(&c.variance.mapv(T::from_f64), c.layout),
-                    laid_out(&c.mask, c.layout),
-                )
-            })
-            .collect();
-        let views: Vec<CellView<'_, T>> = case
-            .cells
-            .iter()
-            .zip(&conv)
-            .map(|(c, (i, v, m))| CellView {
-                bbox: c.bbox,
-                image: view_of(i, c.layout),
-                mask: Some(view_of(m, c.layout)),
-                variance: view_of(v, c.layout),
-            })
-            .collect();
-        let geoms: Vec<CellGeom> = case
+    ) -> (Array2<T>, Array2<T>, Array2<i32>) {
+        let conv = converted::<T>(case);
+        let views = views_of(case, &conv);
+        let geoms: Arc<[CellGeom]> = case
             .cells
             .iter()
             .enumerate()
             .map(|(k, c)| geom_of(c, k))
             .collect();
-        let mut out = BlendOut {
-            bbox: case.out,
-            image: img.view_mut(),
-            mask: msk.view_mut(),
-            variance: var.view_mut(),
-            aux: Some(aux.view_mut()),
-        };
-        blend::init(op, &mut out, threads).unwrap();
+        let mut out = Reducer::with_geoms(
+            op,
+            *params,
+            case.out,
+            case.out,
+            Some(mask0.clone()),
+            true,
+            geoms,
+            threads,
+        )
+        .unwrap();
         let per = views.len().div_ceil(batches.max(1)).max(1);
-        for (chunk, gchunk) in views.chunks(per).zip(geoms.chunks(per)) {
-            blend::accumulate(op, params, &mut out, chunk, gchunk, threads).unwrap();
+        for chunk in views.chunks(per) {
+            out.add(chunk).unwrap();
         }
-        blend::finalize(op, params, &mut out, bad, threads).unwrap();
-        (img, var, msk, aux)
+        out.finish(bad).unwrap();
+        let out = out.into_output();
+        (out.image, out.variance.unwrap(), out.mask.unwrap())
     }
 
-    fn check<T: Pixel + Default>(case: &Case, params: &BlendParams) -> Result<(), TestCaseError> {
+    fn check<T: Pixel + Default>(case: &Case, params: &Params) -> Result<(), TestCaseError> {
         let bad = 1 << 9;
         let mask0 = Array2::from_shape_fn(
             (case.out.height() as usize, case.out.width() as usize),
             |(y, x)| ((x * 31 + y * 17) % 5 == 0) as i32 * 4096,
         );
         for op in [
-            BlendOp::Weighted,
-            BlendOp::Owner,
-            BlendOp::Max,
-            BlendOp::Min,
+            ReduceOp::Weighted,
+            ReduceOp::Owner,
+            ReduceOp::Max,
+            ReduceOp::Min,
         ] {
-            let (ni, nv, nm, na) = naive::<T>(case, op, params, bad, &mask0);
+            let (ni, nv, nm, _) = naive::<T>(case, op, params, bad, &mask0);
             for (threads, batches) in [(1, 1), (3, 2), (7, 5)] {
-                let (ki, kv, km, ka) =
-                    run_kernel::<T>(case, op, params, bad, &mask0, threads, batches);
+                let (ki, kv, km) = run_kernel::<T>(case, op, params, bad, &mask0, threads, batches);
                 prop_assert!(
                     same_bits(&ki, &ni),
                     "{op:?} image differs ({threads}, {batches})"
@@ -536,16 +526,13 @@ mod blend_ops {
                     "{op:?} variance differs ({threads}, {batches})"
                 );
                 prop_assert_eq!(&km, &nm, "{:?} mask differs", op);
-                if op.needs_aux() {
-                    prop_assert!(same_bits(&ka, &na), "{op:?} weights differ");
-                }
             }
         }
         Ok(())
     }
 
-    fn arb_params() -> impl Strategy<Value = BlendParams> {
-        (0u8..3, any::<bool>(), any::<bool>()).prop_map(|(w, iv, ind)| BlendParams {
+    fn arb_params() -> impl Strategy<Value = Params> {
+        (0u8..3, any::<bool>(), any::<bool>()).prop_map(|(w, iv, ind)| Params {
             window: [Window::Linear, Window::Cosine, Window::Gaussian][w as usize],
             inverse_variance: iv,
             variance: if ind {
@@ -553,6 +540,7 @@ mod blend_ops {
             } else {
                 VariancePolicy::Correlated
             },
+            max_ramp_fraction: 0.5,
         })
     }
 
@@ -581,7 +569,7 @@ mod blend_ops {
                 .map(|k| Box2I::from_corner_dims(
                     Point2I::new(k * step, 0), Extent2I::new(width, 3), true).unwrap())
                 .collect();
-            let ramps = blend::cell_ramps(&cells, 0.5).unwrap();
+            let ramps = cell_ramps(&cells, 0.5).unwrap();
             let window = [Window::Linear, Window::Cosine, Window::Gaussian][w as usize];
             let total = (n as i32 - 1) * step + width;
             for x in 0..total {
@@ -589,7 +577,7 @@ mod blend_ops {
                 for (c, r) in cells.iter().zip(&ramps) {
                     if x >= c.min_x() && x <= c.max_x() {
                         let t = i64::from(x - c.min_x());
-                        s += blend::window_1d(window, t, i64::from(c.width()) - 1 - t, r[0], r[1]);
+                        s += window::window_1d(window, t, i64::from(c.width()) - 1 - t, r[0], r[1]);
                     }
                 }
                 prop_assert!((s - 1.0).abs() < 1e-12, "x {}: sum {}", x, s);
@@ -607,7 +595,8 @@ mod blend_ops {
         let bbox =
             Box2I::from_corner_dims(Point2I::new(-2, -1), Extent2I::new(15, 7), true).unwrap();
         let mut out = Array2::<f32>::zeros((7, 15));
-        blend::mesh_bilinear(&xs, &ys, vals.view(), &bbox, out.view_mut(), 3).unwrap();
+        imagemapper_core::reduce::mesh::bilinear(&xs, &ys, vals.view(), &bbox, out.view_mut(), 3)
+            .unwrap();
         for (i, row) in out.rows().into_iter().enumerate() {
             for (j, &v) in row.iter().enumerate() {
                 let x = (j as f64 - 2.0).clamp(0.0, 10.0);
@@ -615,8 +604,14 @@ mod blend_ops {
                 assert!((f64::from(v) - (x + y)).abs() < 1e-5, "{i} {j} {v}");
             }
         }
-        assert!(
-            blend::mesh_bilinear(&[1.0, 1.0], &ys, vals.view(), &bbox, out.view_mut(), 1).is_err()
-        );
+        assert!(imagemapper_core::reduce::mesh::bilinear(
+            &[1.0, 1.0],
+            &ys,
+            vals.view(),
+            &bbox,
+            out.view_mut(),
+            1
+        )
+        .is_err());
     }
 }

@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use imagemapper_core::Error;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::marker::Ungil;
 use pyo3::prelude::*;
 
@@ -13,6 +13,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
     match err {
         Error::InvalidValue(msg) | Error::Shape(msg) => PyValueError::new_err(msg),
         Error::Runtime(msg) => PyRuntimeError::new_err(msg),
+        Error::Memory(msg) => PyMemoryError::new_err(msg),
     }
 }
 

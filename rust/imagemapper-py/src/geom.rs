@@ -669,7 +669,7 @@ impl Box2I {
             _ => Ok(py.NotImplemented()),
         }
     }
-    fn __repr__(&self) -> String {
+    pub(crate) fn __repr__(&self) -> String {
         if self.0.is_empty() {
             return "Box2I()".to_string();
         }

@@ -7,7 +7,7 @@
 mod errors;
 mod geom;
 mod grid;
-mod stitch;
+mod reducer;
 
 use pyo3::prelude::*;
 
@@ -20,10 +20,7 @@ mod _core {
     #[pymodule_export]
     use crate::grid::generate_grid;
     #[pymodule_export]
-    use crate::stitch::{
-        blend_accumulate, blend_finalize, blend_init, cell_ramps, map_reduce_gaussian,
-        mesh_bilinear, stitch_accumulate, stitch_finalize, stitch_init,
-    };
+    use crate::reducer::{map_reduce_gaussian, mesh_bilinear, reduce_operations, PyReducer};
 
     use pyo3::prelude::*;
 

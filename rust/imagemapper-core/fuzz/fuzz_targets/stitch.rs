@@ -1,10 +1,10 @@
-//! Fuzz the stitching kernel with arbitrary output boxes, plane shapes,
+//! Fuzz the reducer with arbitrary output boxes, mask shapes,
 //! cells (outside the output, empty, mis-shaped), pixel values (NaN, inf),
 //! operations and thread counts. It must succeed exactly when every plane
 //! fits its box, and never panic.
 #![no_main]
 
-use imagemapper_core::stitch::{self, CellView, OutputMut, ReduceOp};
+use imagemapper_core::reduce::{CellView, Params, ReduceOp, Reducer};
 use imagemapper_core::{Box2I, Extent2I, Point2I};
 use libfuzzer_sys::fuzz_target;
 use ndarray::Array2;
@@ -43,13 +43,12 @@ type Owned = (Box2I, Array2<f64>, Array2<f64>, Option<Array2<i32>>);
 
 fuzz_target!(|data: &[u8]| {
     let mut b = Bytes(data);
-    let op = [ReduceOp::Copy, ReduceOp::Sum, ReduceOp::Average][usize::from(b.u8() % 3)];
+    let op = ReduceOp::ALL[usize::from(b.u8() % 7)];
     let threads = usize::from(b.u8() % 6);
     let bbox = boxed(b.small(), b.small(), b.small(), b.small());
     let fit = b.u8() % 4 != 0;
     let want = (bbox.height().max(0) as usize, bbox.width().max(0) as usize);
     let shape = if fit { want } else { (b.dim(), b.dim()) };
-    let with_weights = op == ReduceOp::Average || b.u8() % 2 == 0;
     let bad_bits = i32::from(b.u8()) << 20;
     let n_cells = usize::from(b.u8() % 6);
     let mut cells: Vec<Owned> = Vec::new();
@@ -77,22 +76,16 @@ fuzz_target!(|data: &[u8]| {
     }
     let views: Vec<CellView<'_, f64>> = cells
         .iter()
-        .map(|(cb, i, v, m)| CellView {
+        .enumerate()
+        .map(|(k, (cb, i, v, m))| CellView {
+            index: k,
             bbox: *cb,
             image: i.view(),
             mask: m.as_ref().map(|m| m.view()),
-            variance: v.view(),
+            variance: Some(v.view()),
         })
         .collect();
-    let (mut image, mut variance) = (Array2::<f64>::zeros(shape), Array2::<f64>::zeros(shape));
-    let (mut mask, mut weights) = (Array2::<i32>::zeros(shape), Array2::<i32>::zeros(shape));
-    let mut out = OutputMut {
-        bbox,
-        image: image.view_mut(),
-        mask: mask.view_mut(),
-        variance: variance.view_mut(),
-        weights: with_weights.then(|| weights.view_mut()),
-    };
+    let mask = Array2::<i32>::zeros(shape);
     let cells_fit = cells.iter().all(|(cb, i, v, m)| {
         let s = (cb.height() as usize, cb.width() as usize);
         bbox.contains_box(cb)
@@ -100,8 +93,10 @@ fuzz_target!(|data: &[u8]| {
             && v.dim() == s
             && m.as_ref().is_none_or(|m| m.dim() == s)
     });
-    let r = stitch::init(op, &mut out, threads)
-        .and_then(|()| stitch::accumulate(op, &mut out, &views, threads))
-        .and_then(|()| stitch::finalize(op, &mut out, bad_bits, threads));
+    let r = Reducer::new(op, Params::default(), bbox, bbox, Some(mask), true, &[], threads)
+        .and_then(|mut out| {
+            out.add(&views)?;
+            out.finish(bad_bits)
+        });
     assert_eq!(r.is_ok(), cells_fit && shape == want, "{:?}", r.err());
 });
