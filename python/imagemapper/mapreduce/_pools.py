@@ -245,18 +245,28 @@ class ThreadPool:
                     break
                 if item is not None:
                     item[0].cancel()
-            for w in workers:
-                if w.running is not None and w.thread is not None:
-                    asyncRaise(w.thread)
         for _ in workers:
             self._queue.put(None)
-        # Threads that stop promptly are gone when run() returns; one stuck
-        # in a mapper is left behind after a short grace (it is a daemon).
+        # Threads that stop promptly are gone when run() returns. Only a
+        # thread still inside a mapper after a short grace is asked to stop
+        # (an asynchronous exception lands wherever the thread is, so it is
+        # kept for mappers that are really stuck); it is then left behind
+        # (it is a daemon).
         deadline = time.monotonic() + _GRACE
         me = threading.current_thread()
         for w in workers:
             if w.thread is not None and w.thread is not me:
                 w.thread.join(max(0.0, deadline - time.monotonic()))
+        if abort:
+            with self._lock:
+                stuck = [
+                    w.thread
+                    for w in workers
+                    if w.running is not None and w.thread is not None and w.thread.is_alive()
+                ]
+            for thread in stuck:
+                if thread is not me:
+                    asyncRaise(thread)
 
 
 # ---------------------------------------------------------------- processes
