@@ -509,3 +509,64 @@ def test_processes_start_failures_are_one_line_with_the_workers_exception(tmp_pa
     assert "RuntimeError" in err[-1] and "bootstrapping phase" in err[-1]
     assert 'if __name__ == "__main__":' in err[-1]
     assert "died while running the mapper" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduce", ["sum", "average", "copy", "max", "min"])
+def test_overlapping_cells_keep_every_value_func_returns(reduce, dtype):
+    # Overlapping cells; each cell's result has NaN at its own first pixel
+    # (other cells give a number there), and the image holds ±inf and -0.0.
+    # The stitched values are the naive numpy reduction of the per-cell
+    # results (reduce="none" gives them with their slices), bit for bit:
+    # IEEE arithmetic in cell order -- NaN, ±inf and -0.0 as func gave them.
+    x = np.arange(20 * 22, dtype=dtype).reshape(20, 22) % 7
+    x[2, 3], x[9, 9], x[15, 4] = np.inf, -np.inf, -0.0
+    x[12, 0:22:2] = -0.0
+
+    def f(a):
+        a = a.copy()
+        a[0, 0] = np.nan
+        return a
+
+    kw = dict(cellSize=6, gridStep=4)
+    cells = map_reduce(x, f, reduce="none", **kw)
+    assert len(cells) > 20
+    if reduce in ("sum", "average"):
+        acc = np.full(x.shape, -0.0, dtype if reduce == "sum" else np.float64)
+        count = np.zeros(x.shape)
+        for c in cells:
+            acc[c.slices] += c.value
+            count[c.slices] += 1
+        want = acc if reduce == "sum" else (acc / count).astype(dtype)
+    else:
+        want = np.full(x.shape, np.nan, dtype)
+        for c in cells:
+            if reduce == "copy":
+                want[c.slices] = c.value
+            else:
+                pick = np.fmax if reduce == "max" else np.fmin
+                new = want[c.slices]
+                want[c.slices] = np.where(np.isnan(new), c.value, pick(new, c.value))
+    out = map_reduce(x, f, reduce=reduce, **kw)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(want))
+    if reduce in ("sum", "average"):
+        assert np.isnan(out).sum() == len(cells)  # each cell's NaN survives the overlap
+
+
+def test_plain_arrays_move_as_their_own_planes_only(monkeypatch):
+    # A numpy array is stitched as the planes func returns: no Exposure (with
+    # its zero mask and unit variance planes) is built for the cells or the
+    # output.
+    from imagemapper.image import _exposure
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an Exposure was built for a plain array")
+
+    monkeypatch.setattr(_exposure.Exposure, "fromArrays", classmethod(refuse))
+    monkeypatch.setattr(_exposure.Exposure, "__init__", refuse)
+    x = np.random.default_rng(3).normal(size=(40, 50)).astype(np.float32)
+    for reduce in ("copy", "average", "weighted", "max"):
+        out = map_reduce(x, lambda a: a * 2, cellSize=16, gridStep=12, borderSize=2, reduce=reduce)
+        np.testing.assert_allclose(out, x * 2, rtol=1e-6)

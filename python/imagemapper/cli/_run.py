@@ -100,7 +100,8 @@ def _writeZarr(exposure: Any, path: str) -> None:
     WCS header and PSF description as attributes."""
     import json
 
-    from ..mapreduce._outofcore import ZarrSink, zarrModule
+    from ..io._sinks import ZarrSink
+    from ..io._sources import zarrModule
 
     ZarrSink.fromExposure(path, exposure, bandHeight=max(1, min(256, exposure.getHeight())))
     group = zarrModule().open_group(path, mode="r+")

@@ -391,65 +391,71 @@ def _fromPlanes(planes: np.ndarray, lead: tuple[int, ...], dtype: np.dtype, redu
 
 
 class _Stitch:
-    """Stitches the cells' results over ``box`` with the task's reducer, one
-    Rust stitcher per output plane (created from the first result)."""
+    """Stitches the cells' results over ``box``: one image-only Rust
+    `~imagemapper._core.Reducer` per output plane (created from the first
+    result). Only the planes ``func`` returned move through it -- no mask,
+    variance or weight planes are built -- and every value is used as ``func``
+    gave it (NaN, ±inf and -0.0 included). ``mesh`` (one number per cell) goes
+    through the task's mesh reducer."""
 
     def __init__(
         self, reduce: str, box: Box2I, boxes0: list[Box2I], dtype: Any, nThreads: int
     ) -> None:
-        from ._reducer import ImageReducer, ImageReducerConfig
-
-        cfg = ImageReducerConfig()
-        cfg.reduceOperation = reduce
-        cfg.badMaskPlanes = []
-        self.reducer = ImageReducer(config=cfg)
-        self.reducer.numThreads = nThreads
         self.reduce = reduce
         self.box = box
         self.boxes0 = boxes0
+        self.nThreads = nThreads
         self.dtype = None if dtype is None else np.dtype(dtype)
-        self.stitchers: list[Any] = []
+        self.reducers: list[Any] = []
         self.lead: tuple[int, ...] | None = None
-        self._ones: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _start(self, first: Any) -> None:
         sdt = np.dtype(np.float64)
         if self.reduce == "mesh":
+            from ._reducer import ImageReducer, ImageReducerConfig
+
+            cfg = ImageReducerConfig()
+            cfg.reduceOperation = "mesh"
+            cfg.badMaskPlanes = []
+            reducer = ImageReducer(config=cfg)
+            reducer.numThreads = self.nThreads
             self.lead = ()
             self.dtype = self.dtype or sdt
-        else:
-            self.lead = tuple(first.shape[:-2])
-            self.dtype = self.dtype or first.dtype
-            sdt = _stitchDtype(self.dtype)
+            template = Exposure.fromArrays(
+                np.broadcast_to(sdt.type(0), (self.box.getHeight(), self.box.getWidth())),
+                xy0=self.box.getMin(),
+            )
+            self.reducers = [reducer._makeStitcher(template, self.boxes0)]
+            return
+        self.lead = tuple(first.shape[:-2])
+        self.dtype = self.dtype or first.dtype
+        sdt = _stitchDtype(self.dtype)
         self.sdt = sdt
         nPlanes = math.prod(self.lead) * (2 if self.dtype.kind == "c" else 1)
-        template = Exposure.fromArrays(
-            np.broadcast_to(sdt.type(0), (self.box.getHeight(), self.box.getWidth())),
-            xy0=self.box.getMin(),
-        )
-        self.stitchers = [self.reducer._makeStitcher(template, self.boxes0) for _ in range(nPlanes)]
-
-    def _unit(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """A zero mask and unit variance for an ``h x w`` cell (shared, read
-        only): every value ``func`` returns that is not NaN is kept."""
-        key = (h, w)
-        if key not in self._ones:
-            mask = np.zeros((h, w), np.int32)
-            var = np.ones((h, w), self.sdt)
-            mask.flags.writeable = var.flags.writeable = False
-            self._ones[key] = (mask, var)
-        return self._ones[key]
+        self.reducers = [
+            _core.Reducer(
+                self.reduce,
+                self.box,
+                sdt,
+                variance=False,
+                grid=self.boxes0,
+                n_threads=self.nThreads,
+            )
+            for _ in range(nPlanes)
+        ]
 
     def add(self, results: list[tuple[int, Any]]) -> None:
         """Stitch ``(cellIndex, result)`` pairs (cell order)."""
         if not results:
             return
-        if not self.stitchers:
+        if not self.reducers:
             self._start(results[0][1])
         if self.reduce == "mesh":
-            self.stitchers[0].add((i, Struct(value=v)) for i, v in results)
+            self.reducers[0].add((i, Struct(value=v)) for i, v in results)
             return
-        perPlane: list[list[tuple[int, Struct]]] = [[] for _ in self.stitchers]
+        perPlane: list[list[tuple[int, Box2I, np.ndarray, None, None]]] = [
+            [] for _ in self.reducers
+        ]
         for i, out in results:
             if tuple(out.shape[:-2]) != self.lead:
                 raise ValueError(
@@ -461,17 +467,21 @@ class _Stitch:
                 continue
             sl = cell.slices(self.boxes0[i])
             planes = _planes(out, self.sdt)[:, sl[0], sl[1]]
-            mask, var = self._unit(cell.getHeight(), cell.getWidth())
             for k, plane in enumerate(planes):
-                exp = Exposure.fromArrays(plane, mask, var, xy0=cell.getMin())
-                perPlane[k].append((i, Struct(subExposure=exp)))
-        for stitcher, batch in zip(self.stitchers, perPlane):
-            stitcher.add(batch)
+                perPlane[k].append((i, cell, plane, None, None))
+        for reducer, batch in zip(self.reducers, perPlane):
+            reducer.add(batch)
 
     def finish(self) -> np.ndarray:
-        if not self.stitchers:  # no cell covers the box
+        if not self.reducers:  # no cell covers the box
             raise ValueError("no cell covers the image")
-        images = [s.finish()[0].image.array for s in self.stitchers]
+        if self.reduce == "mesh":
+            images = [self.reducers[0].finish()[0].image.array]
+        else:
+            images = []
+            for reducer in self.reducers:
+                reducer.finish(0)
+                images.append(reducer.take()[0])
         planes = images[0][None] if len(images) == 1 else np.stack(images)
         assert self.lead is not None and self.dtype is not None
         return _fromPlanes(planes, self.lead, self.dtype, self.reduce)
