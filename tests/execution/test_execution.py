@@ -45,17 +45,24 @@ def makeConfig(mapper, op="average", **fields):
     return config
 
 
-@pytest.fixture(scope="module")
-def daskClient():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2,
+def localCluster(nWorkers):
+    """A local dask cluster of single-threaded worker processes."""
+    import distributed
+
+    return distributed.LocalCluster(
+        n_workers=nWorkers,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
         dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
+
+
+@pytest.fixture(scope="module")
+def daskClient():
+    distributed = pytest.importorskip("distributed")
+    cluster = localCluster(2)
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -257,17 +264,7 @@ def test_dask_run_survives_losing_every_copy_of_its_scattered_inputs(tmp_path):
     distributed = pytest.importorskip("distributed")
     exposure = makeExposure()
     marker = tmp_path / "died"
-    with (
-        distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with localCluster(1) as cluster, distributed.Client(cluster) as client:
         config = makeConfig(DieOnceMapper, "average", backend="dask")
         config.mapper.marker = str(marker)
         out = im.ImageMapReduceTask(config, client=client).run(exposure).exposure

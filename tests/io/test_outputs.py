@@ -355,15 +355,15 @@ KILL_SCRIPT = """
 import os, sys, time
 sys.path[:0] = [{here!r}, {root!r}]
 import imagemapper as im
-from imagemapper.mapreduce import _outofcore as ooc
+from imagemapper.io._sinks import BandSink
 from test_outputs import run
-real = ooc._BandSink.commit
+real = BandSink.commit
 def commit(self, n):
     real(self, n)
     if n == 2:
         open({marker!r}, "w").close()   # two bands are on disk: kill me now
         time.sleep(120)
-ooc._BandSink.commit = commit
+BandSink.commit = commit
 run(im.FitsSource({inPath!r}), {outPath!r})
 """
 

@@ -23,6 +23,7 @@ from ..image._common import (
 )
 from ..image._exposure import cardKey
 from ._fitslayout import headerFromMetadata
+from ._output import fsyncDirectory
 
 _log = logging.getLogger("imagemapper.fits")
 
@@ -39,19 +40,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _fsyncDirectory(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - file systems that refuse
-        pass
-    finally:
-        os.close(fd)
 
 
 def publishFile(
@@ -103,7 +91,7 @@ def publishFile(
                 os.replace(tmp, target)
             else:
                 os.unlink(tmp)
-        _fsyncDirectory(directory)
+        fsyncDirectory(directory)
     except BaseException as err:
         try:
             os.unlink(tmp)
@@ -135,14 +123,14 @@ def publishDirectory(
     tmp = tempfile.mkdtemp(dir=directory, prefix=f".{name}.", suffix=".partial")
     try:
         write(tmp)
-        _fsyncDirectory(tmp)
+        fsyncDirectory(tmp)
         old = None
         if os.path.lexists(target):
             old = tempfile.mkdtemp(dir=directory, prefix=f".{name}.", suffix=".old")
             os.rmdir(old)
             os.rename(target, old)
         os.rename(tmp, target)
-        _fsyncDirectory(directory)
+        fsyncDirectory(directory)
         if old is not None and os.path.isdir(old):
             shutil.rmtree(old, ignore_errors=True)
         elif old is not None:

@@ -21,7 +21,7 @@ from ._sources import zarrModule
 # ------------------------------------------------------------------- sinks
 
 
-class _BandSink:
+class BandSink:
     """What `FitsSink` and `ZarrSink` share: the lock, the progress record and
     the publication of ``target`` (see `imagemapper.io._output`)."""
 
@@ -175,7 +175,7 @@ class _BandSink:
         raise NotImplementedError
 
 
-class FitsSink(_BandSink):
+class FitsSink(BandSink):
     """Write an exposure into a FITS file band by band, atomically.
 
     The file (LSST layout: empty primary, IMAGE, MASK, VARIANCE) is written
@@ -412,7 +412,7 @@ class FitsSink(_BandSink):
             pass
 
 
-class ZarrSink(_BandSink):
+class ZarrSink(BandSink):
     """Write an exposure into a zarr group band by band (arrays ``image``,
     ``mask``, ``variance``; attributes ``xy0``, ``maskPlanes``).
 
