@@ -24,7 +24,8 @@ def cmdGrid(args: argparse.Namespace) -> int:
     exposure = readExposure(args.input, args.hdu, "grid")
     task = ImageMapReduceTask(config)
     try:
-        boxes0, boxes1 = task._generateGrid(exposure)
+        grid = task.makeGrid(exposure.getBBox(), exposure.getPsf())
+        boxes0, boxes1 = grid.boxes0, grid.boxes1
     except (ValueError, RuntimeError) as err:
         raise CliError(f"cannot make the grid: {firstLine(err)}") from err
     bbox = exposure.getBBox()
