@@ -70,7 +70,7 @@ def main() -> None:
         best = []
         for _ in range(args.repeat):
             t = time.perf_counter()
-            st = reducer._makeStitcher(exp, boxes0)
+            st = reducer.makeStitcher(exp, boxes0)
             for k in range(0, len(items), args.batch):
                 st.add((i, items[i]) for i in range(k, min(k + args.batch, len(items))))
             st.finish()

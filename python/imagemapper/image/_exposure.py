@@ -11,7 +11,7 @@ import copy
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -74,8 +74,6 @@ class Exposure:
     _wcs: WCS | None
     _metadata: dict[str, Any]
     _photoCalib: Any = None
-
-    _FITS_EXTNAMES: ClassVar[tuple[str, str, str]] = ("IMAGE", "MASK", "VARIANCE")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         dispatchInit(

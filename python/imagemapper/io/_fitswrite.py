@@ -30,6 +30,9 @@ _log = logging.getLogger("imagemapper.fits")
 if TYPE_CHECKING:
     pass
 
+#: The EXTNAMEs of an exposure's image, mask and variance HDUs, in order.
+FITS_EXTNAMES = ("IMAGE", "MASK", "VARIANCE")
+
 
 # --------------------------------------------------------------------------
 # writing
@@ -237,7 +240,7 @@ def writeExposure(
 
     hdus: list[Any] = [primary]
     planes = (exposure.image, exposure.mask, exposure.variance)
-    for extname, plane in zip(Exposure._FITS_EXTNAMES, planes, strict=True):
+    for extname, plane in zip(FITS_EXTNAMES, planes, strict=True):
         header = common.copy()
         header["EXTTYPE"] = extname
         if extname == "MASK":

@@ -94,7 +94,7 @@ def psfToRecords(psf: Psf) -> tuple[list[dict[str, Any]], list[np.ndarray], list
             notes.append(f"a {type(p).__name__} is saved as its base class {name}")
         index = len(rows)
         row: dict[str, Any] = {"type": name, "parent": parent, **extra}
-        row.update({k: float(v) for k, v in cast(Any, p)._persistParams(kernels).items()})
+        row.update({k: float(v) for k, v in cast(Any, p).persistParams(kernels).items()})
         rows.append(row)
         if isinstance(p, CoaddPsf):
             for i in range(p.getComponentCount()):
@@ -149,7 +149,7 @@ def psfFromRecords(rows: Sequence[Mapping[str, Any]], kernels: Sequence[Any]) ->
         params = {str(k): float(v) for k, v in row.items() if k not in ("type", "parent")}
         try:
             cls = _psfClass(name)
-            psf = cast(Any, cls)._fromPersistParams(params, kernels, children.get(index, []))
+            psf = cast(Any, cls).fromPersistParams(params, kernels, children.get(index, []))
             parent = int(row.get("parent", -1))
             if parent == -1:
                 if index != 0:

@@ -124,7 +124,7 @@ class VariableGaussianPsf(Psf):
             self._ratio,
         )
 
-    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+    def persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
         b = self._bbox
         return {
             "width": self._width,
@@ -140,7 +140,7 @@ class VariableGaussianPsf(Psf):
         }
 
     @classmethod
-    def _fromPersistParams(cls, p: dict[str, float], kernels: list, children: list) -> Psf:
+    def fromPersistParams(cls, p: dict[str, float], kernels: list, children: list) -> Psf:
         bbox = Box2I(
             Point2I(int(p["imageMinX"]), int(p["imageMinY"])),
             Extent2I(int(p["imageWidth"]), int(p["imageHeight"])),

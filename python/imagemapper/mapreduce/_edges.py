@@ -406,16 +406,17 @@ def checkBorder(
     """
     if nCells < 1:
         raise ValueError(f"nCells={nCells!r} must be >= 1")
-    boxes0, boxes1 = task._generateGrid(
-        exposure, forceEvenSized=kwargs.get("forceEvenSized", False)
+    grid = task.makeGrid(
+        exposure.getBBox(), exposure.getPsf(), forceEvenSized=kwargs.get("forceEvenSized", False)
     )
+    boxes0, boxes1 = grid.boxes0, grid.boxes1
     if not boxes0:
         raise ValueError("the grid has no cells")
-    border = task._borderPixels(exposure)
+    border = grid.border
     full = exposure.getBBox()
     rng = np.random.default_rng(seed)
     picks = sorted(rng.choice(len(boxes0), size=min(nCells, len(boxes0)), replace=False).tolist())
-    mapper = task._cellMapper(exposure)
+    mapper = task.cellMapper(exposure)
     cells = []
     worst = 0.0
     for i in picks:

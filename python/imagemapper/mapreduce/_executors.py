@@ -9,6 +9,11 @@ of chunks submitted but not yet yielded is below a window: that window bounds
 the results held at once, whatever the order in which workers finish.
 Because results are always yielded in cell order, the stitched output is the
 same bit for bit for any backend, worker count or completion order.
+
+Long module: the ordered-results driver (`iterOrderedResults`) and the
+chunk runners of every backend share one chunk protocol (`runChunk`,
+`CellFailure`, portable exceptions); split by backend, each file would import
+the others' halves of it.
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ class CellFailure:
         return err
 
 
-def _portableException(err: BaseException) -> BaseException | None:
+def portableException(err: BaseException) -> BaseException | None:
     """The exception if it survives pickling (to cross a process), else None."""
     try:
         pickle.loads(pickle.dumps(err))
@@ -182,7 +187,7 @@ def runChunk(
                 expandedBBox=box1,
                 error=repr(err),
                 traceback=traceback.format_exc(),
-                exception=_portableException(err) if portable else err,
+                exception=portableException(err) if portable else err,
             )
             out.append((index, False, failure))
     return out
@@ -207,7 +212,7 @@ class WorkerStartError(RuntimeError):
 _MAIN_HINTS = ("__main__", "__mp_main__", "bootstrapping phase", "freeze_support")
 
 
-def _startErrorMessage(name: str, message: str) -> str:
+def startErrorMessage(name: str, message: str) -> str:
     """One line: the worker's exception (class ``name``, ``message``), and
     the ``__main__`` guard hint when it points at the main module."""
     first = " ".join(message.split())  # one line
@@ -225,7 +230,7 @@ def _startErrorMessage(name: str, message: str) -> str:
     return text
 
 
-def _startProcessWorker(payload: bytes, attached: dict[str, Any]) -> list[str]:
+def startProcessWorker(payload: bytes, attached: dict[str, Any]) -> list[str]:
     """Rebuild the mapper and the shared exposure in a worker process from
     the parent's set-up ``payload``; returns the shared-memory names.
 
@@ -261,9 +266,10 @@ def _startProcessWorker(payload: bytes, attached: dict[str, Any]) -> list[str]:
     return [state[k][0] for k in ("image", "mask", "variance")]
 
 
-def _runChunkInProcess(
+def runChunkInProcess(
     chunk: Sequence[Cell], doClone: bool, kwargs: dict[str, Any], readOnlyCells: bool
 ) -> list[Outcome]:
+    """Run one chunk in a worker process, on what `startProcessWorker` set up."""
     st = _WORKER_STATE
     return runChunk(
         st["mapper"],
@@ -277,7 +283,7 @@ def _runChunkInProcess(
     )
 
 
-#: Run by `_diagnoseStart` in a fresh interpreter: the preparation a worker
+#: Run by `diagnoseStart` in a fresh interpreter: the preparation a worker
 #: process makes before anything of ours runs (re-importing the main script
 #: as ``__mp_main__``), with its exception printed on one line.
 _DIAGNOSE = """
@@ -293,7 +299,7 @@ except BaseException as err:
 """
 
 
-def _diagnoseStart() -> str:
+def diagnoseStart() -> str:
     """Why a worker process died before it could run anything: its start-up
     (the preparation multiprocessing makes in every worker) is replayed in
     a subprocess, and the exception it raises is returned as one line."""
@@ -310,7 +316,7 @@ def _diagnoseStart() -> str:
         for line in reversed(done.stdout.decode(errors="replace").splitlines()):
             if line.startswith("IMAGEMAPPER-START-ERROR "):
                 name, _, message = line[len("IMAGEMAPPER-START-ERROR ") :].partition("\t")
-                return _startErrorMessage(name, message)
+                return startErrorMessage(name, message)
     except Exception as err:  # pragma: no cover - the diagnosis itself failed
         return f"a worker process died while starting ({err!r} while finding out why)"
     return (

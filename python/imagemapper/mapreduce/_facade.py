@@ -6,6 +6,10 @@ the image ends), runs the cells on the task's execution backends and
 stitches the results with the task's Rust reducer. numpy, dask and astropy
 users get tiling with borders, parallel execution and stitching without
 writing a mapper class.
+
+Long module: `map_reduce` is one public function; its argument parsing,
+grid, cell mapper and stitch are private to it and change with its
+signature.
 """
 
 from __future__ import annotations
@@ -425,7 +429,7 @@ class _Stitch:
                 np.broadcast_to(sdt.type(0), (self.box.getHeight(), self.box.getWidth())),
                 xy0=self.box.getMin(),
             )
-            self.reducers = [reducer._makeStitcher(template, self.boxes0)]
+            self.reducers = [reducer.makeStitcher(template, self.boxes0)]
             return
         self.lead = tuple(first.shape[:-2])
         self.dtype = self.dtype or first.dtype

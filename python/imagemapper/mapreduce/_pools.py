@@ -23,6 +23,10 @@ Two pools run the chunks of cells that `~imagemapper.mapreduce._executors` hands
     semaphores. A pool kept by a task (`PoolKeeper`) stays warm across
     runs: its processes and its shared copy of the input are reused, and
     only what changed (the pixels, the mapper, the metadata) is sent again.
+
+Long module: `ProcessPool` holds the parent side of the worker protocol
+and `_workerMain` its worker side, which change together; `ThreadPool` and
+`PoolKeeper` are the parts to move out if the module grows.
 """
 
 from __future__ import annotations
@@ -328,7 +332,7 @@ def _workerMain(conn: Any, alive: Any) -> None:
             except (OSError, EOFError):
                 os._exit(0)
             except Exception as err:  # a result that does not pickle
-                portable = ex._portableException(err) or RuntimeError(repr(err))
+                portable = ex.portableException(err) or RuntimeError(repr(err))
                 try:
                     conn.send(("error", msg[1], portable))
                 except Exception:
@@ -349,21 +353,21 @@ def _workerMain(conn: Any, alive: Any) -> None:
         if kind == "setup":
             _, version, payload = msg
             try:
-                names = ex._startProcessWorker(payload, attached)
+                names = ex.startProcessWorker(payload, attached)
                 shmNames[:] = names
                 outbox.put(("ready", version, None))
             except BaseException as err:
-                outbox.put(("ready", version, ex._startErrorMessage(type(err).__name__, str(err))))
+                outbox.put(("ready", version, ex.startErrorMessage(type(err).__name__, str(err))))
         elif kind == "chunk":
             _, taskId, chunk, doClone, kwargs, readOnlyCells, timed = msg
             out = None
             if timed:
                 outbox.put(("start", taskId, time.monotonic()))
             try:
-                out = ex._runChunkInProcess(chunk, doClone, kwargs, readOnlyCells)
+                out = ex.runChunkInProcess(chunk, doClone, kwargs, readOnlyCells)
                 outbox.put(("done", taskId, out))
             except BaseException as err:
-                outbox.put(("error", taskId, ex._portableException(err) or RuntimeError(repr(err))))
+                outbox.put(("error", taskId, ex.portableException(err) or RuntimeError(repr(err))))
             del out
         del msg
     outbox.put(None)
@@ -673,7 +677,7 @@ class ProcessPool:
         if starting and w.readyError == "":
             # It died before it could say why (e.g. re-importing the main script).
             self.close(abort=True)
-            raise ex.WorkerStartError(ex._diagnoseStart())
+            raise ex.WorkerStartError(ex.diagnoseStart())
         self._requeue(w)
         self._deaths += 1
         if self._deaths > self._maxRestarts:

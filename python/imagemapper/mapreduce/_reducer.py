@@ -1,4 +1,9 @@
-"""The reducer: combines per-cell results (stitching is done in Rust)."""
+"""The reducer: combines per-cell results (stitching is done in Rust).
+
+Long module: the reducer's config, its streaming `Stitcher` and the mesh
+interpolation share the operation table and the result conventions; the
+`Stitcher` (about 350 lines) is the part to move out if the module grows.
+"""
 
 from __future__ import annotations
 
@@ -392,12 +397,12 @@ class Stitcher:
         wcsref = self.exposure.getWcs() if self.exposure is not None else None
         out = self.psfComponents
         for (index, _), sub in zip(batch, subs):
-            wcs = sub._wcs
+            wcs = sub.getWcs()
             if wcs is not wcsref and not _wcsEqual(wcs, wcsref):
                 raise ValueError(
                     f"WCS of the subExposure of cell {index} differs from the exposure's WCS"
                 )
-            psf = sub._psf
+            psf = sub.getPsf()
             out.append((index, psf, None if psf is None else sub.getBBox()))
 
     def addFailed(self, boxes: Iterable[Box2I]) -> None:
@@ -708,9 +713,13 @@ class ImageReducer(Task):
         newExp, _ = stitcher.finish()
         return Struct(exposure=newExp, **stitcher.extraItems())
 
-    def _makeStitcher(
+    def makeStitcher(
         self, exposure: Exposure, cellBoxes: Sequence[Box2I] | None = None
     ) -> Stitcher:
+        """A `Stitcher` that builds this reducer's output for ``exposure``,
+        taking results in batches: how the task and the numpy façade stream
+        results without holding them all. ``cellBoxes`` is the grid (default
+        `cellBoxes`)."""
         boxes = cellBoxes if cellBoxes is not None else self.cellBoxes
         return Stitcher(self, exposure, self.numThreads, boxes)
 
@@ -727,7 +736,7 @@ class ImageReducer(Task):
         boxes = self.cellBoxes
         if boxes is None or len(boxes) != len(mapperResults):
             boxes = _resultBoxes(mapperResults)
-        stitcher = self._makeStitcher(exposure, boxes)
+        stitcher = self.makeStitcher(exposure, boxes)
         stitcher.add(enumerate(mapperResults))
         return stitcher
 

@@ -4,6 +4,10 @@ This module re-creates the behaviour of ``lsst.ip.diffim.imageMapReduce``'s
 ``ImageMapReduceTask`` on top of imagemapper's Rust core: the grid is
 generated and the cells are stitched in Rust; only building the cell views
 and calling ``mapper.run`` is Python.
+
+Long module: `ImageMapReduceConfig` and `ImageMapReduceTask` keep the
+layout of LSST's single ``imageMapReduce`` module (the porting guide maps one
+to the other), and the task's run paths share its grid and cell state.
 """
 
 from __future__ import annotations
@@ -644,7 +648,7 @@ class ImageMapReduceTask(Task):
             type(self.mapper).__name__,
         )
         assert self.boxes0 is not None and self.boxes1 is not None
-        stitcher = self.reducer._makeStitcher(exposure)
+        stitcher = self.reducer.makeStitcher(exposure)
         newExp, stats = stitcher.runRustMapper(self.mapper, self.boxes0, self.boxes1)
         if bar is not None:
             bar.update(len(self.boxes0))
@@ -656,7 +660,7 @@ class ImageMapReduceTask(Task):
     ) -> Struct:
         """Stitch batches of results as they arrive (in cell order)."""
         self.log.info("Reducer sub-task: %s (streaming)", self.reducer._DefaultName)
-        stitcher = self.reducer._makeStitcher(exposure)
+        stitcher = self.reducer.makeStitcher(exposure)
         for batch in outcomes:
             nFailed = len(failures)
             good = self._sortOutcomes(batch, failures, opts["onMapperError"])
@@ -700,7 +704,7 @@ class ImageMapReduceTask(Task):
             type(mapper).__name__,
             n,
         )
-        stitcher = self.reducer._makeStitcher(exposure)
+        stitcher = self.reducer.makeStitcher(exposure)
         full = exposure.getBBox()
         for k in range(0, len(cells), n):
             chunk = cells[k : k + n]
@@ -801,7 +805,7 @@ class ImageMapReduceTask(Task):
         self._driverStats = stats
         gen = iterOrderedResults(
             backend=opts["backend"],
-            mapper=self._cellMapper(exposure),
+            mapper=self.cellMapper(exposure),
             exposure=exposure,
             cells=cells,
             nWorkers=opts["numWorkers"],
@@ -927,9 +931,10 @@ class ImageMapReduceTask(Task):
             scale = self._psfFwhm(exposure)
         return round(c.borderSizeX * scale), round(c.borderSizeY * scale)
 
-    def _cellMapper(self, exposure: Exposure) -> Any:
-        """The mapper handed to the executors: the mapper itself, or (for
-        ``edgeMode`` other than ``clip``) an `EdgeHaloMapper` around it."""
+    def cellMapper(self, exposure: Exposure) -> Any:
+        """The mapper handed to the executors for ``exposure``: the mapper
+        itself, or (for ``edgeMode`` other than ``clip``) an `EdgeHaloMapper`
+        around it."""
         modes = self._edgeModes()
         if modes == ("clip", "clip"):
             return self.mapper

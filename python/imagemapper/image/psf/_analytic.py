@@ -140,11 +140,11 @@ class GaussianPsf(_AnalyticPsf):
     def _key(self) -> tuple[Any, ...]:
         return (self._width, self._height, self._sigma)
 
-    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+    def persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
         return {"width": self._width, "height": self._height, "sigma": self._sigma}
 
     @classmethod
-    def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
+    def fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
         return cls(int(p["width"]), int(p["height"]), p["sigma"])
 
     def __repr__(self) -> str:
@@ -229,7 +229,7 @@ class DoubleGaussianPsf(_AnalyticPsf):
     def _key(self) -> tuple[Any, ...]:
         return (self._width, self._height, self._sigma1, self._sigma2, self._b)
 
-    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+    def persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
         return {
             "width": self._width,
             "height": self._height,
@@ -239,7 +239,7 @@ class DoubleGaussianPsf(_AnalyticPsf):
         }
 
     @classmethod
-    def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
+    def fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
         return cls(int(p["width"]), int(p["height"]), p["sigma1"], p["sigma2"], p["b"])
 
     def __repr__(self) -> str:

@@ -41,6 +41,11 @@ class Psf(abc.ABC):
     kernel image), `_doComputeBBox` (default: the kernel image's box),
     `getAveragePosition` (default ``Point2D(0, 0)``), `getDimensions` and
     `_key` (the values compared by ``==``; the default compares identity).
+    A PSF that FITS files can store exactly also defines
+    ``persistParams(kernels)`` (its parameters as a dict of floats, appending
+    any kernel array it needs to ``kernels``) and the classmethod
+    ``fromPersistParams(params, kernels, children)`` that rebuilds it;
+    `imagemapper.io` calls them when it saves and reads PSFs.
 
     Notes
     -----

@@ -289,12 +289,12 @@ class CoaddPsf(Psf):
 
     # -- value semantics ---------------------------------------------------
 
-    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+    def persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
         x, y = self._averagePosition if self._averageGiven else (math.nan, math.nan)
         return {"averageX": x, "averageY": y}
 
     @classmethod
-    def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
+    def fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
         given = math.isfinite(p["averageX"]) and math.isfinite(p["averageY"])
         average = (p["averageX"], p["averageY"]) if given else None
         return cls(children, averagePosition=average)

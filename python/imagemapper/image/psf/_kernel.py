@@ -132,7 +132,7 @@ class KernelPsf(Psf):
             self._averagePosition,
         )
 
-    def _persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
+    def persistParams(self, kernels: list[np.ndarray]) -> dict[str, float]:
         kernels.append(self._kernel)
         return {
             "kernel": float(len(kernels) - 1),
@@ -143,7 +143,7 @@ class KernelPsf(Psf):
         }
 
     @classmethod
-    def _fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
+    def fromPersistParams(cls, p: dict[str, float], kernels: list[Any], children: list) -> Psf:
 
         # The stored kernel is already normalised: no second division (which
         # would change its last bits).
