@@ -6,6 +6,11 @@ the image ends), runs the cells on the task's execution backends and
 stitches the results with the task's Rust reducer. numpy, dask and astropy
 users get tiling with borders, parallel execution and stitching without
 writing a mapper class.
+
+This module normalises the arguments and holds `map_reduce`; the parts it
+calls live beside it: the grid and the mapper that hands ``func`` its cells
+(``_facadecells``), eager and lazy (dask) execution (``_facaderun``), and
+the dtype plan and stitcher (``_facadestitch``).
 """
 
 from __future__ import annotations
