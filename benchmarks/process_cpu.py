@@ -2,12 +2,15 @@
 
     python benchmarks/process_cpu.py [--size 4096] [--reps 3] [--workload W2c]
 
-Runs the workload serially and on the warm process pool (2 workers), in
-alternating rounds, and reports per run the wall time and the CPU time of
-the parent (``time.process_time``) and of each worker (``/proc/PID/stat``,
-Linux). On a shared machine wall time depends on the other load; CPU time
-much less: ``serial CPU ÷ (total processes CPU ÷ 2)`` is the speed-up the
-process backend would reach on two otherwise idle cores.
+Runs the workload serially and on two warm process pools (2 workers each),
+one returning results through shared-memory result slots (the default) and
+one through the pipes (slots switched off: how results travelled before),
+in alternating rounds, and reports per run the wall time and the CPU time
+of the parent (``time.process_time``) and of each worker
+(``/proc/PID/stat``, Linux). On a shared machine wall time depends on the
+other load; CPU time much less: ``serial CPU ÷ (total processes CPU ÷ 2)``
+is the speed-up the process backend would reach on two otherwise idle
+cores.
 """
 
 from __future__ import annotations
@@ -42,22 +45,29 @@ def main() -> int:
     w = wl.WORKLOADS[args.workload]
     rng = np.random.default_rng(0)
     exp = im.Exposure.fromArrays(rng.normal(size=(args.size, args.size)).astype(np.float32))
-    serial, procs = wl.makeTask(w), wl.makeTask(w)
+    serial = wl.makeTask(w)
+    pools = {"processes(2)": wl.makeTask(w), "processes(2), pipe": wl.makeTask(w)}
     ref = serial.run(exp, backend="serial").exposure
-    t0 = time.perf_counter()
-    out = procs.run(exp, backend="processes", numWorkers=2).exposure  # starts the pool
-    print(f"first processes run (pool start-up): {time.perf_counter() - t0:.2f} s")
-    assert np.array_equal(out.image.array, ref.image.array, equal_nan=True)
-    rows: dict[str, list[tuple[float, float, float]]] = {"serial": [], "processes(2)": []}
+    for name, task in pools.items():
+        t0 = time.perf_counter()
+        out = task.run(exp, backend="processes", numWorkers=2).exposure  # starts the pool
+        print(f"first {name} run (pool start-up): {time.perf_counter() - t0:.2f} s")
+        for plane in ("image", "mask", "variance"):
+            a, b = getattr(out, plane).array, getattr(ref, plane).array
+            assert np.array_equal(a, b, equal_nan=True), plane
+    pools["processes(2), pipe"]._poolKeeper.pool._slots.enabled = False
+    rows: dict[str, list[tuple[float, float, float]]] = {"serial": []}
+    rows.update({name: [] for name in pools})
     for _ in range(args.reps):
         for name in rows:
-            pids = [] if name == "serial" else _workerPids(procs)
+            task = pools.get(name, serial)
+            pids = [] if name == "serial" else _workerPids(task)
             w0 = [_cpu(p) for p in pids]
             c0, t0 = time.process_time(), time.perf_counter()
             if name == "serial":
                 serial.run(exp, backend="serial")
             else:
-                procs.run(exp, backend="processes", numWorkers=2)
+                task.run(exp, backend="processes", numWorkers=2)
             wall, parent = time.perf_counter() - t0, time.process_time() - c0
             workers = sum(_cpu(p) for p in pids) - sum(w0)
             rows[name].append((wall, parent, workers))
@@ -71,10 +81,13 @@ def main() -> int:
         total = parent + workers
         print(f"| {name} | {wall:.3f} s | {parent:.3f} s | {workers:.3f} s | {total:.3f} s |")
     sw, sc = med["serial"]
-    pw, pc = med["processes(2)"]
-    print(f"wall ratio serial ÷ processes(2): {sw / pw:.2f}×")
-    print(f"idle-2-core bound, serial CPU ÷ (processes CPU ÷ 2): {sc / (pc / 2):.2f}×")
-    procs.close()
+    for name, task in pools.items():
+        pw, pc = med[name]
+        print(f"{name}: wall ratio serial ÷ this {sw / pw:.2f}×; idle-2-core bound, "
+              f"serial CPU ÷ (this CPU ÷ 2): {sc / (pc / 2):.2f}×")  # fmt: skip
+        slots = task._poolKeeper.pool._slots
+        print(f"  chunks through result slots {slots.loaded}, through the pipe {slots.piped}")
+        task.close()
     return 0
 
 
