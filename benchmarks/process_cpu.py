@@ -41,6 +41,12 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--workload", default="W2c")
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time, in this process, the parts of a run (mapper loop, result transfer, "
+        "the warm pool's input comparison)",
+    )
     args = ap.parse_args()
     w = wl.WORKLOADS[args.workload]
     rng = np.random.default_rng(0)
@@ -58,7 +64,11 @@ def main() -> int:
     pools["processes(2), pipe"]._poolKeeper.pool._slots.enabled = False
     rows: dict[str, list[tuple[float, float, float]]] = {"serial": []}
     rows.update({name: [] for name in pools})
+    parts: dict[str, list[float]] = {}
     for _ in range(args.reps):
+        if args.breakdown:
+            for k, v in _breakdown(serial, exp).items():
+                parts.setdefault(k, []).append(v)
         for name in rows:
             task = pools.get(name, serial)
             pids = [] if name == "serial" else _workerPids(task)
@@ -88,7 +98,64 @@ def main() -> int:
         slots = task._poolKeeper.pool._slots
         print(f"  chunks through result slots {slots.loaded}, through the pipe {slots.piped}")
         task.close()
+    if parts:
+        print(f"CPU of the parts of one run, in this process (median of {args.reps}):")
+        print("| part | CPU | share of serial |")
+        print("|---|---|---|")
+        for k, v in parts.items():
+            print(f"| {k} | {statistics.median(v):.3f} s | {statistics.median(v) / sc:.0%} |")
     return 0
+
+
+def _breakdown(task: im.ImageMapReduceTask, exp: im.Exposure) -> dict[str, float]:
+    """CPU seconds of the parts of one run, measured in this process: the
+    bare mapper loop (what the workers must do), writing the results into
+    result slots and loading them (what slots add), pickling and unpickling
+    them (what the pipe path added, without the pipe's copies), and the warm
+    pool's comparison of the input with its shared copy (parent, per run)."""
+    import pickle
+
+    from imagemapper.mapreduce._executors import chooseChunkSize, runChunk
+    from imagemapper.mapreduce._shm import ResultSlots, SlotWriter, sameBytes
+
+    cells = task._cellList(exp, False)
+    size = chooseChunkSize(len(cells), 2)
+    chunks = [cells[i : i + size] for i in range(0, len(cells), size)]
+    slots, writer = ResultSlots(limit=2), SlotWriter()
+    out = dict.fromkeys(
+        ("mapper loop (workers' share)", "results into slots + load", "results pickle + unpickle"),
+        0.0,
+    )
+    try:
+        for k, chunk in enumerate(chunks):
+            c = time.process_time()
+            res = runChunk(task.mapper, exp, chunk, False, False, {})
+            c1 = time.process_time()
+            slot = slots.take(k, 64 << 20)
+            assert slot is not None
+            payload, need = writer.dump(res, (slot.name, slot.size))
+            assert payload is not None, f"{need} bytes of results do not fit 64 MiB"
+            got = slots.load(slot, payload)
+            slots.release(slot)
+            del got, payload, slot
+            c2 = time.process_time()
+            back = pickle.loads(pickle.dumps(res))
+            c3 = time.process_time()
+            del back, res
+            out["mapper loop (workers' share)"] += c1 - c
+            out["results into slots + load"] += c2 - c1
+            out["results pickle + unpickle"] += c3 - c2
+    finally:
+        slots.close()
+        writer.keep([])
+    mi = exp.maskedImage
+    planes = [np.ascontiguousarray(p.array) for p in (mi.image, mi.mask, mi.variance)]
+    copies = [p.copy() for p in planes]
+    c = time.process_time()
+    for a, b in zip(planes, copies):
+        sameBytes(a, b)
+    out["input comparison (warm pool, parent)"] = time.process_time() - c
+    return out
 
 
 def _workerPids(task: im.ImageMapReduceTask) -> list[int]:

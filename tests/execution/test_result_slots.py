@@ -267,3 +267,25 @@ def test_results_too_large_for_the_slot_are_refused_by_the_writer():
     finally:
         slots.close()
         writer.keep([])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 4096 + 3])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_same_bytes_sees_every_changed_byte(n, dtype):
+    # The warm pool's test for "the input changed": any byte, including
+    # the tail after the last 8-byte word, a NaN payload and -0.0.
+    from imagemapper.mapreduce._shm import sameBytes
+
+    rng = np.random.default_rng(n)
+    a = rng.integers(0, 255, size=n * np.dtype(dtype).itemsize, dtype=np.uint8).view(dtype)
+    assert sameBytes(a, a.copy())
+    for pos in {0, n // 2, n - 1} if n else ():
+        for bit in (0, 7):
+            b = a.copy()
+            b.view(np.uint8)[pos * b.itemsize + (b.itemsize - 1 if bit else 0)] ^= 1 << bit
+            assert not sameBytes(a, b), (pos, bit)
+    if np.dtype(dtype).kind == "f" and n:
+        z = np.zeros(n, dtype)
+        neg = z.copy()
+        neg[-1] = -0.0
+        assert (z == neg).all() and not sameBytes(z, neg)

@@ -94,10 +94,21 @@ def unlinkShm(name: str) -> None:
 
 def sameBytes(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two C-contiguous arrays of one shape and dtype hold the same
-    bytes (NaN payloads included), in blocks (no full-size temporary)."""
+    bytes (NaN payloads included), in blocks (no full-size temporary).
+
+    Compared as 8-byte words where the size allows (half the CPU of bytes:
+    a warm pool compares the whole input on every run)."""
     x = a.reshape(-1).view(np.uint8)
     y = b.reshape(-1).view(np.uint8)
+    words = x.size // 8 * 8
     step = 1 << 24
+    if words and a.ctypes.data % 8 == 0 and b.ctypes.data % 8 == 0:
+        xw, yw = x[:words].view(np.uint64), y[:words].view(np.uint64)
+        if not all(
+            np.array_equal(xw[i : i + step], yw[i : i + step]) for i in range(0, xw.size, step)
+        ):
+            return False
+        x, y = x[words:], y[words:]
     return all(np.array_equal(x[i : i + step], y[i : i + step]) for i in range(0, x.size, step))
 
 
