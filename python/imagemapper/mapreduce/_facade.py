@@ -14,6 +14,7 @@ __all__ = ["map_reduce"]
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -626,12 +627,7 @@ def _lazy(
         )
     first = darrays[0]
     ychunks, xchunks = first.chunks[-2], first.chunks[-1]
-    # Probe func on the first cell for the output's dtype and leading axes.
-    region = _region(grid, [0])
-    sample = [a[..., region[0], region[1]].compute() for a in darrays]
-    origin = (region[0].start, region[1].start)
-    probe = _CellMapper(func, sample, origin, grid, imageAxes, "array", constant)
-    out0 = probe.run(_Frame(grid.boxes0[0]), None, grid.full)
+    out0 = _probe(darrays, func, grid, imageAxes, constant)
     odt = np.dtype(dtype) if dtype is not None else out0.dtype
     lead = tuple(out0.shape[:-2])
 
@@ -640,9 +636,12 @@ def _lazy(
         cells = [i for i, b in enumerate(grid.boxes0) if not b.clippedTo(box).isEmpty()]
         ys, xs = _region(grid, cells)
 
-        def compute(*parts: np.ndarray) -> np.ndarray:
+        def compute(where: tuple[int, int, int, int], *parts: list[Any]) -> np.ndarray:
+            # ``where`` (the block) is an argument so that the task's name,
+            # hashed from the arguments, differs between blocks that read the
+            # same chunks.
             return _eager(
-                list(parts),
+                [np.block(p) for p in parts],
                 func,
                 grid,
                 imageAxes,
@@ -657,9 +656,14 @@ def _lazy(
                 box=box,
             )
 
-        parts = [a[..., ys, xs] for a in darrays]
+        # The parts travel as their chunks' own keys (not finalised into new
+        # ones), so that an input chunk that several blocks read is one task
+        # of the graph, loaded once, as in dask's map_overlap.
+        parts = [a[..., ys, xs].to_delayed(optimize_graph=False).tolist() for a in darrays]
         return da.from_delayed(
-            dask.delayed(compute, pure=True)(*parts), shape=(*lead, y1 - y0, x1 - x0), dtype=odt
+            dask.delayed(compute, pure=True)((y0, y1, x0, x1), *parts),
+            shape=(*lead, y1 - y0, x1 - x0),
+            dtype=odt,
         )
 
     yb = np.cumsum((0, *ychunks))
@@ -672,6 +676,33 @@ def _lazy(
     if out.ndim == ndim:
         out = da.moveaxis(out, (-2, -1), imageAxes)
     return out
+
+
+def _probe(
+    darrays: list[Any],
+    func: Callable[..., Any],
+    grid: _Grid,
+    imageAxes: tuple[int, int],
+    constant: float,
+) -> np.ndarray:
+    """``func``'s result on the first cell (cropped, image axes last), for
+    the output's dtype and leading axes, without reading the input: ``func``
+    is called on zeros of the inputs' dtypes and the expanded cell's shape,
+    as dask infers ``meta`` on stand-in arrays. Only if ``func`` fails on
+    zeros is the first cell's input read and ``func`` run on it."""
+    region = _region(grid, [0])
+    shape = (region[0].stop - region[0].start, region[1].stop - region[1].start)
+    origin = (region[0].start, region[1].start)
+    stand = [np.zeros((*a.shape[:-2], *shape), a.dtype) for a in darrays]
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            mapper = _CellMapper(func, stand, origin, grid, imageAxes, "array", constant)
+            return mapper.run(_Frame(grid.boxes0[0]), None, grid.full)
+    except Exception:
+        sample = [a[..., region[0], region[1]].compute() for a in darrays]
+        mapper = _CellMapper(func, sample, origin, grid, imageAxes, "array", constant)
+        return mapper.run(_Frame(grid.boxes0[0]), None, grid.full)
 
 
 def _region(grid: _Grid, cells: list[int]) -> tuple[slice, slice]:
