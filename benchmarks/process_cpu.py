@@ -1,6 +1,7 @@
 """Where the process backend's time goes: CPU seconds per run, parent and workers.
 
     python benchmarks/process_cpu.py [--size 4096] [--reps 3] [--workload W2c]
+        [--breakdown] [--one-worker]
 
 Runs the workload serially and on two warm process pools (2 workers each),
 one returning results through shared-memory result slots (the default) and
@@ -28,6 +29,7 @@ import numpy as np  # noqa: E402
 import workloads as wl  # noqa: E402
 
 import imagemapper as im  # noqa: E402
+from imagemapper.mapreduce._pools import PoolKeeper  # noqa: E402
 
 
 def _cpu(pid: int) -> float:
@@ -47,16 +49,25 @@ def main() -> int:
         help="also time, in this process, the parts of a run (mapper loop, result transfer, "
         "the warm pool's input comparison)",
     )
+    ap.add_argument(
+        "--one-worker",
+        action="store_true",
+        help="also a warm pool of 1 worker (its CPU against the 2-worker pool's shows what two "
+        "workers running at once cost each other)",
+    )
     args = ap.parse_args()
     w = wl.WORKLOADS[args.workload]
     rng = np.random.default_rng(0)
     exp = im.Exposure.fromArrays(rng.normal(size=(args.size, args.size)).astype(np.float32))
     serial = wl.makeTask(w)
     pools = {"processes(2)": wl.makeTask(w), "processes(2), pipe": wl.makeTask(w)}
+    if args.one_worker:
+        pools["processes(1)"] = wl.makeTask(w)
+        PoolKeeper.MAX_WARM = 3  # keep all three warm
     ref = serial.run(exp, backend="serial").exposure
     for name, task in pools.items():
         t0 = time.perf_counter()
-        out = task.run(exp, backend="processes", numWorkers=2).exposure  # starts the pool
+        out = task.run(exp, backend="processes", numWorkers=_workers(name)).exposure  # warm-up
         print(f"first {name} run (pool start-up): {time.perf_counter() - t0:.2f} s")
         for plane in ("image", "mask", "variance"):
             a, b = getattr(out, plane).array, getattr(ref, plane).array
@@ -77,7 +88,7 @@ def main() -> int:
             if name == "serial":
                 serial.run(exp, backend="serial")
             else:
-                task.run(exp, backend="processes", numWorkers=2)
+                task.run(exp, backend="processes", numWorkers=_workers(name))
             wall, parent = time.perf_counter() - t0, time.process_time() - c0
             workers = sum(_cpu(p) for p in pids) - sum(w0)
             rows[name].append((wall, parent, workers))
@@ -93,8 +104,12 @@ def main() -> int:
     sw, sc = med["serial"]
     for name, task in pools.items():
         pw, pc = med[name]
-        print(f"{name}: wall ratio serial ÷ this {sw / pw:.2f}×; idle-2-core bound, "
-              f"serial CPU ÷ (this CPU ÷ 2): {sc / (pc / 2):.2f}×")  # fmt: skip
+        bound = (
+            f"idle-2-core bound, serial CPU ÷ (this CPU ÷ 2): {sc / (pc / 2):.2f}×"
+            if _workers(name) == 2
+            else f"CPU ÷ serial CPU {pc / sc:.2f}×"
+        )
+        print(f"{name}: wall ratio serial ÷ this {sw / pw:.2f}×; {bound}")
         slots = task._poolKeeper.pool._slots
         print(f"  chunks through result slots {slots.loaded}, through the pipe {slots.piped}")
         task.close()
@@ -105,6 +120,10 @@ def main() -> int:
         for k, v in parts.items():
             print(f"| {k} | {statistics.median(v):.3f} s | {statistics.median(v) / sc:.0%} |")
     return 0
+
+
+def _workers(name: str) -> int:
+    return 1 if name.startswith("processes(1)") else 2
 
 
 def _breakdown(task: im.ImageMapReduceTask, exp: im.Exposure) -> dict[str, float]:
