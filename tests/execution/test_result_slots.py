@@ -289,3 +289,21 @@ def test_same_bytes_sees_every_changed_byte(n, dtype):
         neg = z.copy()
         neg[-1] = -0.0
         assert (z == neg).all() and not sameBytes(z, neg)
+
+
+def test_a_timed_out_cell_leaves_no_segment():
+    # A worker killed in the middle of a chunk (cellTimeout) is replaced;
+    # its slot goes back to the pool, and closing the pool unlinks them all.
+    from fault_mappers import HangMapper
+
+    exposure = makeExposure(64, 48)
+    ref = im.ImageMapReduceTask(makeConfig(HangMapper, "average", backend="serial"))
+    ref.config.mapper.how = "raise"  # the same cell fails at once instead
+    want = ref.run(exposure, onMapperError="mask").exposure
+    task = im.ImageMapReduceTask(makeConfig(HangMapper, "average"))
+    got = task.run(exposure, onMapperError="mask", cellTimeout=1.0).exposure
+    assert task.metadata["numTimedOutCells"] == 1
+    assert slotsOf(task).loaded > 0
+    assertExposuresEqual(got, want)
+    task.close()
+    assert ours() == []
