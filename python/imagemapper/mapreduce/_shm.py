@@ -60,6 +60,7 @@ import pickle
 import secrets
 import sys
 import threading
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Literal
 
 import numpy as np
@@ -299,12 +300,14 @@ class ResultSlots:
 # ---------------------------------------------------------------- worker
 
 
-class _SlotPickler(pickle.Pickler):
+class _SlotPickler(ForkingPickler):
     """Pickles outcomes with each large numpy array replaced by a reference
-    into the slot; the arrays and their offsets are collected in ``arrays``."""
+    into the slot; the arrays and their offsets are collected in ``arrays``.
+    A `ForkingPickler`, as the pipe's: what multiprocessing knows how to
+    send (its reducers) is sent the same way."""
 
     def __init__(self, file: Any) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        super().__init__(file, pickle.HIGHEST_PROTOCOL)
         self.arrays: list[tuple[int, np.ndarray, _Order]] = []
         self.end = 0
 
