@@ -307,3 +307,43 @@ def test_a_timed_out_cell_leaves_no_segment():
     assertExposuresEqual(got, want)
     task.close()
     assert ours() == []
+
+
+@pytest.mark.parametrize("reduce", ["none", "average"])
+def test_map_reduce_on_arrays_through_slots(reduce, monkeypatch):
+    # The numpy façade: func's plain arrays come back through slots, are
+    # stitched (average) or all kept (none: far more chunks than slots).
+    from imagemapper.mapreduce import _shm
+
+    loads = []
+    load = _shm.ResultSlots.load
+
+    def counted(self, slot, payload):
+        loads.append(slot.name)
+        return load(self, slot, payload)
+
+    monkeypatch.setattr(_shm.ResultSlots, "load", counted)
+    image = np.random.default_rng(2).normal(size=(300, 260)).astype(np.float32)
+    kw = dict(cellSize=40, gridStep=30, borderSize=2, reduce=reduce)
+    ref = im.map_reduce(image, lambda a: a * np.float32(2) + np.float32(1), backend="serial", **kw)
+    got = im.map_reduce(
+        image,
+        lambda a: a * np.float32(2) + np.float32(1),
+        backend="processes",
+        numWorkers=2,
+        **kw,
+    )
+    assert len(loads) > 10
+    if reduce == "none":
+        assert len(got) == len(ref) > 60
+        for a, b in zip(got, ref):
+            assert a.bbox == b.bbox and a.slices == b.slices
+            assert a.value.dtype == b.value.dtype
+            np.testing.assert_array_equal(a.value, b.value)
+            e = b.expandedBBox  # func saw the expanded cell
+            expanded = image[e.getMinY() : e.getMaxY() + 1, e.getMinX() : e.getMaxX() + 1]
+            np.testing.assert_array_equal(b.value, expanded * np.float32(2) + np.float32(1))
+    else:
+        np.testing.assert_array_equal(got, ref)
+        np.testing.assert_allclose(ref, image * 2 + 1, rtol=1e-6)
+    assert ours() == []
