@@ -21,14 +21,14 @@ its memory any more. Every array or buffer made from the slot's `mmap`
 holds a reference to that `mmap` object (numpy keeps its base; a buffer
 export keeps its exporter), so the slot is free exactly when the `mmap`'s
 reference count is back to the pool's own. A caller that keeps results
-(``reduceOperation="none"``, the out-of-core driver's cells held across
-bands) keeps their slots busy; when the pool needs a slot and has as many
-as it may hold, the oldest busy one is *retired*: unlinked (its name is
-gone from ``/dev/shm``) and forgotten, its pages living on as long as the
-caller's arrays (the last reference unmaps them; the pool never calls
-``mmap.close``, which would unmap under numpy arrays: they keep the `mmap`
-object but no buffer export). Results therefore stay
-valid whatever the caller does with them, also after `ProcessPool.close`.
+(``reduceOperation="none"``, the LSST two-step ``_runMapper``, ``map_reduce``
+with ``reduce="none"``) keeps their slots busy; when the pool needs a slot
+and has as many as it may hold, the oldest busy one is *retired*: unlinked
+(its name is gone from ``/dev/shm``) and forgotten, its pages living on as
+long as the caller's arrays (the last reference unmaps them; the pool never
+calls ``mmap.close``, which would unmap under numpy arrays: they keep the
+`mmap` object but no buffer export). Results therefore stay valid whatever
+the caller does with them, also after `ProcessPool.close`.
 
 Slots are reused across chunks and across the runs of a warm pool. Their
 size follows what the results need: the first guess is the input's bytes
