@@ -307,6 +307,10 @@ DEATH_SCRIPT = (
     COMMON
     + """
 if __name__ == "__main__":
+    # The workers alone must unlink the result slots (not multiprocessing's
+    # resource tracker, the fallback for a worker stuck in C code).
+    from imagemapper.mapreduce import _shm
+    _shm._track = lambda name, register: None
     exp = makeExposure()
     task = im.ImageMapReduceTask(makeConfig(hang="all", pidDir={pidDir!r}))
     print("started", flush=True)

@@ -71,16 +71,38 @@ def _workerMain(conn: Any, alive: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     shmNames: list[str] = []
     slots = SlotWriter()
+    # Messages are read by a thread of their own, so that the names of the
+    # parent's result slots are known at once, even while a mapper runs for
+    # ever: a worker that learnt them only between chunks could not unlink
+    # the slots made while it was busy if the parent died then.
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    drained = threading.Event()
+
+    def readLoop() -> None:
+        try:
+            while True:
+                msg = conn.recv()
+                if msg[0] == "slots":
+                    slots.names = list(msg[1])  # for watchParent; unmapped in the main loop
+                inbox.put(msg)
+                del msg
+        except BaseException:  # EOF (the parent closed or died), or an error
+            inbox.put(None)
+        finally:
+            drained.set()
 
     def watchParent() -> None:
-        # The parent holds the only write end: EOF means it has gone.
+        # The parent holds the only write end: EOF means it has gone. Its
+        # end of `conn` is closed too: what it sent before is read first.
         with contextlib.suppress(BaseException):
             alive.poll(None)
+        drained.wait(2.0)
         for name in list(shmNames) + list(slots.names):
             unlinkShm(name)
         os._exit(0)
 
     threading.Thread(target=watchParent, name="imagemapper-watch", daemon=True).start()
+    threading.Thread(target=readLoop, name="imagemapper-read", daemon=True).start()
     outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def sendLoop() -> None:
@@ -106,9 +128,8 @@ def _workerMain(conn: Any, alive: Any) -> None:
     sender.start()
     attached: dict[str, Any] = {}
     while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
+        msg = inbox.get()
+        if msg is None:
             break
         kind = msg[0]
         if kind == "stop":

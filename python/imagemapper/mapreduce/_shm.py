@@ -332,13 +332,13 @@ class SlotWriter:
 
     def __init__(self) -> None:
         self._maps: dict[str, mmap.mmap] = {}
-        #: Every slot the parent holds (the worker unlinks them if the
-        #: parent dies).
+        #: Every slot the parent holds, as last heard (the worker unlinks
+        #: them if the parent dies); set by the worker's reading thread.
         self.names: list[str] = []
 
     def keep(self, names: list[str]) -> None:
-        """The parent's slots are now ``names``: unmap the others."""
-        self.names = list(names)
+        """The parent's slots were ``names``: unmap the others (mapped
+        again if a chunk needs them after all)."""
         for name in [n for n in self._maps if n not in names]:
             del self._maps[name]  # unmapped with its last reference (now)
 
