@@ -351,8 +351,7 @@ DTYPES = [
 @pytest.mark.parametrize("reduce", ["copy", "average"])
 def test_dtype_is_kept_like_dask(dtype, reduce):
     rng = np.random.default_rng(6)
-    # 64-bit integers are stitched in float64 until the reducer keeps them
-    # (issue 12): exact up to 2**53, which these values stay within.
+    # (64-bit integers beyond 2**53: tests/mapreduce/test_facade_ints.py)
     x = (np.abs(rng.normal(size=(23, 31))) * 50).astype(dtype)
     if np.dtype(dtype).kind == "c":
         x = x + 1j * x[::-1]
