@@ -44,6 +44,7 @@ mod accumulate;
 pub mod band;
 mod extremum;
 pub mod mesh;
+mod rows;
 mod stitch;
 pub mod window;
 
@@ -83,10 +84,21 @@ pub trait Pixel: Copy + Send + Sync + PartialEq + PartialOrd + 'static {
     fn to_f64(self) -> f64;
     /// Round from `f64` (once, to nearest).
     fn from_f64(v: f64) -> Self;
+    /// `if pick { a } else { b }`. Floats override it with bit masks: a loop
+    /// over slices that selects this way vectorises, where a branch (or a
+    /// select that the compiler turns into a conditional store) does not.
+    #[inline]
+    fn select(pick: bool, a: Self, b: Self) -> Self {
+        if pick {
+            a
+        } else {
+            b
+        }
+    }
 }
 
 macro_rules! float_pixel {
-    ($t:ty) => {
+    ($t:ty, $bits:ty) => {
         impl Pixel for $t {
             const EMPTY: Self = <$t>::NAN;
             const ZERO: Self = 0.0;
@@ -107,12 +119,17 @@ macro_rules! float_pixel {
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
+            #[inline]
+            fn select(pick: bool, a: Self, b: Self) -> Self {
+                let m = (0 as $bits).wrapping_sub(<$bits>::from(pick));
+                <$t>::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+            }
         }
     };
 }
 
-float_pixel!(f32);
-float_pixel!(f64);
+float_pixel!(f32, u32);
+float_pixel!(f64, u64);
 
 /// Every operation that builds an output image from per-cell results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -572,26 +589,43 @@ impl<T: Pixel> Reducer<T> {
         } else {
             Vec::new()
         };
-        self.planes
-            .for_each_band(&self.bbox, self.n_threads, |band| {
-                for (k, cell) in cells.iter().enumerate() {
-                    let Some(o) = band.overlap(&cell.bbox) else {
-                        continue;
-                    };
-                    match op {
-                        ReduceOp::Copy => stitch::copy(band, cell, &o),
-                        ReduceOp::Owner => stitch::owner(band, cell, &o, &geoms[k]),
-                        ReduceOp::Sum | ReduceOp::Average => accumulate::sum(band, cell, &o),
-                        ReduceOp::Weighted => {
-                            accumulate::weighted(&params, band, cell, &o, &geoms[k], &wxs[k]);
+        // A small batch is stitched in the calling thread: handing it to the
+        // pool costs more than the work (same bits either way).
+        let pixels: usize = cells.iter().map(|c| c.image.len()).sum();
+        let n_threads = if pixels < band::MIN_PARALLEL_PIXELS {
+            1
+        } else {
+            self.n_threads
+        };
+        self.planes.for_each_band(&self.bbox, n_threads, |band| {
+            for (k, cell) in cells.iter().enumerate() {
+                let Some(o) = band.overlap(&cell.bbox) else {
+                    continue;
+                };
+                match op {
+                    ReduceOp::Copy => {
+                        if !rows::copy(band, cell, &o) {
+                            stitch::copy(band, cell, &o);
                         }
-                        ReduceOp::Max => extremum::apply(true, band, cell, &o),
-                        ReduceOp::Min => extremum::apply(false, band, cell, &o),
-                        ReduceOp::Mesh => {}
                     }
+                    ReduceOp::Owner => stitch::owner(band, cell, &o, &geoms[k]),
+                    ReduceOp::Sum | ReduceOp::Average => {
+                        if !rows::sum(band, cell, &o) {
+                            accumulate::sum(band, cell, &o);
+                        }
+                    }
+                    ReduceOp::Weighted => {
+                        accumulate::weighted(&params, band, cell, &o, &geoms[k], &wxs[k]);
+                    }
+                    ReduceOp::Max => extremum::apply(true, band, cell, &o),
+                    ReduceOp::Min => extremum::apply(false, band, cell, &o),
+                    ReduceOp::Mesh => {}
+                }
+                if !rows::or_mask(band, cell, &o) {
                     or_mask(band, cell, &o);
                 }
-            })?;
+            }
+        })?;
         Ok(())
     }
 
@@ -703,6 +737,7 @@ fn finish_band<T: Pixel>(
     let (h, w) = band.image.dim();
     let x0 = band.x0;
     let mut fails: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut bad = vec![0u8; w];
     for r in 0..h {
         let y = band.y0 + r as i64;
         fails.clear();
@@ -728,6 +763,15 @@ fn finish_band<T: Pixel>(
             .as_mut()
             .map(|m| &mut m.as_slice_mut().expect(CONTIGUOUS)[..w]);
         let cnt = band.count.as_ref().map(|c| c.row(r));
+        if fails.is_empty() {
+            // The vectorised row kernels (every operation but `weighted`).
+            let cnt = cnt.as_ref().map(|c| c.as_slice().expect(CONTIGUOUS));
+            if let Some(u) = rows::settle_row(op, img, var.as_deref_mut(), cnt, &mut bad, &mut st) {
+                st.n_uncovered += u;
+                st.n_bad += rows::flag_row(mask.as_deref_mut(), &bad[..w], bad_bits);
+                continue;
+            }
+        }
         let aux = band.aux.as_ref().map(|a| a.row(r));
         for c in 0..w {
             let uncovered = accumulate::settle(
