@@ -43,6 +43,7 @@
 mod accumulate;
 pub mod band;
 mod extremum;
+mod memory;
 pub mod mesh;
 mod rows;
 mod stitch;
@@ -310,7 +311,32 @@ pub fn alloc<A: Clone>(shape: (usize, usize), value: A, what: &str) -> Result<Ar
             n.saturating_mul(std::mem::size_of::<A>())
         ))
     })?;
+    memory::advise_huge_pages(&mut v);
     v.resize(n, value);
+    Array2::from_shape_vec(shape, v).map_err(|e| Error::Shape(e.to_string()))
+}
+
+/// A copy of `plane` in a new C-order array, allocated as [`alloc`]
+/// allocates (huge pages for large planes; [`Error::Memory`] when it cannot).
+pub fn copy_plane<A: Clone>(plane: ArrayView2<'_, A>, what: &str) -> Result<Array2<A>> {
+    let shape = plane.dim();
+    let n = plane.len();
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::Memory(format!(
+            "cannot allocate the {what} plane of {} x {} pixels ({} bytes)",
+            shape.0,
+            shape.1,
+            n.saturating_mul(std::mem::size_of::<A>())
+        ))
+    })?;
+    memory::advise_huge_pages(&mut v);
+    for row in plane.rows() {
+        match row.to_slice() {
+            Some(s) => v.extend_from_slice(s),
+            None => v.extend(row.iter().cloned()),
+        }
+    }
     Array2::from_shape_vec(shape, v).map_err(|e| Error::Shape(e.to_string()))
 }
 
