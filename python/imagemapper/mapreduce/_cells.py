@@ -66,15 +66,15 @@ class CopyOnWriteSource:
 
     __slots__ = (
         "arrays",
+        "bbox",
+        "common",
+        "cow",
+        "exposureClass",
+        "lazy",
+        "maskedImageClass",
+        "planeDict",
         "x0",
         "y0",
-        "bbox",
-        "planeDict",
-        "cow",
-        "maskedImageClass",
-        "lazy",
-        "exposureClass",
-        "common",
     )
 
     def __init__(self, readOnlyInput: Exposure) -> None:
@@ -86,7 +86,7 @@ class CopyOnWriteSource:
             raise ValueError("the input's image, mask and variance planes have different xy0")
         self.bbox = readOnlyInput.getBBox()
         self.planeDict = mi._mask._planes
-        self.cow = tuple(_cowClass(type(p)) for p in planes)
+        self.cow: tuple[Any, ...] = tuple(_cowClass(type(p)) for p in planes)
         self.maskedImageClass = type(mi)
         self.exposureClass = type(readOnlyInput)
         self.lazy = _lazyClass(self.exposureClass)
@@ -127,7 +127,7 @@ class CopyOnWriteSource:
         ):
             raise ValueError(f"bbox {box0!r} is not contained in the Exposure's bbox {box1!r}")
         fam = _Family(self, sy1, sx1, sy0, sx0)
-        lazy = self.lazy
+        lazy: Any = self.lazy
         sub = lazy.__new__(lazy)
         d = sub.__dict__
         d.update(self.common)
@@ -146,7 +146,7 @@ class _Family:
     expanded cell's and the cell's slices), and the copies of the planes
     written so far (kind -> the expanded cell's region, writable)."""
 
-    __slots__ = ("src", "sy1", "sx1", "sy0", "sx0", "copies", "planes")
+    __slots__ = ("copies", "planes", "src", "sx0", "sx1", "sy0", "sy1")
 
     def __init__(self, src: CopyOnWriteSource, sy1: slice, sx1: slice, sy0: slice, sx0: slice):
         self.src = src
@@ -221,10 +221,10 @@ def _currentPixels(self: Any) -> np.ndarray:
     d = self.__dict__
     fam = d.get("_cowFamily")
     if fam is None:
-        return d["_array"]  # type: ignore[no-any-return]
+        return d["_array"]
     c = fam.copies[d["_cowKind"]]
     if c is None:
-        return d["_array"]  # type: ignore[no-any-return]
+        return d["_array"]
     # Its family was written through another cell: share that copy.
     return _detach(self, fam.inCopy(c, d["_cowSub"]))
 
@@ -237,16 +237,16 @@ def _setPixels(self: Any, value: np.ndarray) -> None:
 class _CowPlane:
     """Mixin placed before `Image`/`Mask` (or a subclass) for a copy-on-write plane."""
 
-    _cowReal: type
+    _cowReal: Any
 
     #: The pixels: read-only slices of the input until a write to the family.
-    _array = property(_currentPixels, _setPixels)  # type: ignore[assignment]
+    _array = property(_currentPixels, _setPixels)
 
     def _writable(self) -> np.ndarray:
         d = self.__dict__
         fam = d.get("_cowFamily")
         if fam is None:  # pragma: no cover - a detached plane is plain again
-            return d["_array"]  # type: ignore[no-any-return]
+            return d["_array"]
         return _detach(self, fam.inCopy(fam.copy(d["_cowKind"]), d["_cowSub"]))
 
     @property
@@ -313,7 +313,7 @@ def _settle(obj: Any) -> MaskedImage:
     d = obj.__dict__
     real = getattr(type(obj), "_cellReal", None)
     if real is None:  # settled already (a bound method looked up before)
-        return d["_maskedImage"]  # type: ignore[no-any-return]
+        return d["_maskedImage"]
     fam = d.pop("_cellFamily", None)
     sub = d.pop("_cellSub", True)
     mi = d.get("_maskedImage")
@@ -321,7 +321,7 @@ def _settle(obj: Any) -> MaskedImage:
         mi = fam.maskedImage(sub)
         d["_maskedImage"] = mi
     obj.__class__ = real
-    return mi  # type: ignore[no-any-return]
+    return mi
 
 
 class _LazyCell:
