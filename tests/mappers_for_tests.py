@@ -240,3 +240,66 @@ class AddOneMapper(im.ImageMapper):
         out = subExposure.clone()
         out.image.array[:] += np.float32(1.0)
         return im.Struct(subExposure=out)
+
+
+def cellExtras(index, box0):
+    """What `ExtrasMapper` returns besides its cell, as a function of the cell
+    (so the test can build the expected values independently)."""
+    rng = np.random.default_rng(index)
+    big = rng.normal(size=(40, 30))  # float64, 9.6 kB
+    ro = np.arange(400, dtype=np.int32) * index
+    ro.flags.writeable = False
+    be = rng.normal(size=300).astype(">f4")  # big-endian
+    rec = np.zeros(50, dtype=[("x", "i4"), ("y", "f8")])
+    rec["x"] = np.arange(50) + index
+    rec["y"] = rng.normal(size=50)
+    return {
+        "label": f"cell {index} {box0}",
+        "index": index,
+        "box": box0,
+        "big": big,
+        "fortran": np.asfortranarray(rng.normal(size=(33, 17)).astype(np.float32)),
+        "strided": big[::2, 1::3],  # not contiguous
+        "readOnly": ro,
+        "bigEndian": be,
+        "records": rec,
+        "objects": np.array([f"o{index}", None, index], dtype=object),
+        "scalar": np.float64(index) / 3.0,
+        "zeroD": np.array(index * 1.5),
+        "small": np.arange(5),
+        "empty": np.zeros((0, 7), np.float32),
+        "same": (big, big),  # one array twice: one copy, the same object
+    }
+
+
+class ExtrasMapper(im.ImageMapper):
+    """Returns its cell plus arbitrary values (for ``reduceOperation='none'``):
+    strings, boxes, numpy arrays of every layout, objects."""
+
+    _DefaultName = "extras"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        box0 = subExposure.getBBox()
+        index = (box0.getMinY() + 100) * 1000 + box0.getMinX() + 100
+        out = subExposure.clone()
+        out.image.array[:] *= np.float32(2.0)
+        return im.Struct(subExposure=out, **cellExtras(index, box0))
+
+
+class WideResultMapper(im.ImageMapper):
+    """Returns float64 planes (20 bytes per pixel with the mask): more than a
+    result slot sized from the float32 input holds."""
+
+    _DefaultName = "wideResult"
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        mi = subExposure.maskedImage
+        box0 = subExposure.getBBox()
+        return im.Struct(
+            subExposure=im.Exposure.fromArrays(
+                mi.image.array.astype(np.float64) * 3.0 + 0.5,
+                mi.mask.array.copy(),
+                mi.variance.array.astype(np.float64) * 9.0,
+                xy0=(box0.getMinX(), box0.getMinY()),
+            )
+        )

@@ -312,7 +312,13 @@ class Reducer:
         The output box (its planes are allocated here; MemoryError when they
         cannot be).
     dtype : numpy dtype
-        ``float32`` or ``float64`` (TypeError otherwise).
+        The pixel type: ``float32``, ``float64``, or an integer type
+        ``int8`` ... ``uint64`` (image-only, no ``weighted``: ValueError
+        otherwise); TypeError for another dtype. Integer pixels are exact:
+        ``copy``, ``owner``, ``max`` and ``min`` move values unchanged,
+        ``sum`` wraps around as numpy's integer ``add`` does, ``average`` is
+        the exact mean rounded to the nearest integer (ties to even), and a
+        pixel no cell reached is 0 (counted in ``n_uncovered``).
     full_bbox : `Box2I`, optional
         The box every cell must lie in (default ``bbox``); a band of an
         out-of-core output is a ``bbox`` inside it.
@@ -354,9 +360,11 @@ class Reducer:
         parameters and grid geometry): one band of an out-of-core output."""
     def add(self, cells: Sequence[_Cell]) -> None:
         """Stitch ``(index, bbox, image, mask or None, variance or None)`` cells,
-        in the order given. Planes of another real dtype are converted; a cell
-        outside ``full_bbox`` or with a plane of the wrong shape raises
-        ValueError naming the cell, and nothing is written then."""
+        in the order given. Planes of another real dtype are converted as
+        numpy's ``astype`` does (an integer reducer takes integer and bool
+        planes only: TypeError for a float plane); a cell outside
+        ``full_bbox`` or with a plane of the wrong shape raises ValueError
+        naming the cell, and nothing is written then."""
     def add_results(self, results: Sequence[tuple[int, Any]]) -> list[Any]:
         """Stitch mapper results ``(index, Struct(subExposure=Exposure))``
         (planes read without copying); TypeError naming the cell for a result
@@ -382,7 +390,12 @@ class Reducer:
         ``mean_weight`` and ``n_zero_weight``."""
     def take(
         self,
-    ) -> tuple[_Float2D, _Int2D | None, _Float2D | None, _Int2D | npt.NDArray[np.float64] | None]:
+    ) -> tuple[
+        npt.NDArray[Any],
+        _Int2D | None,
+        _Float2D | None,
+        _Int2D | npt.NDArray[np.float64] | None,
+    ]:
         """Hand the planes over to numpy, without copying: ``(image, mask,
         variance, weights)``; ``weights`` is the count of valid contributions
         (``average``) or the summed window weights (``weighted``)."""
@@ -394,7 +407,8 @@ class Reducer:
         """The output box."""
     @property
     def dtype(self) -> str:
-        """The pixel type, ``"float32"`` or ``"float64"``."""
+        """The pixel type: ``"float32"``, ``"float64"`` or an integer type
+        (``"int8"`` ... ``"uint64"``)."""
 
 def map_reduce_gaussian(
     sigma: float,

@@ -99,7 +99,8 @@ def test_reducer_output_too_large_to_allocate():
     ("kwargs", "exc", "match"),
     [
         (dict(op="median"), ValueError, r"reduceOperation \"median\" cannot be stitched"),
-        (dict(dtype=np.int32), TypeError, r"float32 or float64, got int32"),
+        (dict(dtype=np.complex64), TypeError, r"float64 or an integer type .*, got complex64"),
+        (dict(dtype=np.int32), ValueError, r"integer pixels are image-only"),
         (dict(dtype="no such type"), TypeError, r"not a numpy dtype"),
         (
             dict(mask=np.zeros((4, 4), np.int64)),

@@ -129,7 +129,9 @@ def test_errors_name_the_cell_and_dtype():
         r.add([(0, inside, "pixels", None, c)])
     with pytest.raises(ValueError, match="cannot be stitched; expected one of"):
         _core.Reducer("median", box, np.float32)
-    with pytest.raises(TypeError, match="float32 or float64, got int16"):
+    with pytest.raises(TypeError, match="float64 or an integer type .*, got float16"):
+        _core.Reducer("sum", box, np.float16)
+    with pytest.raises(ValueError, match="integer pixels are image-only"):
         _core.Reducer("sum", box, np.int16)
     with pytest.raises(TypeError, match="output mask: expected .*int32, got int64"):
         _core.Reducer("sum", box, np.float32, mask=np.zeros((4, 4), np.int64))

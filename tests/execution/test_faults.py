@@ -307,6 +307,10 @@ DEATH_SCRIPT = (
     COMMON
     + """
 if __name__ == "__main__":
+    # The workers alone must unlink the result slots (not multiprocessing's
+    # resource tracker, the fallback for a worker stuck in C code).
+    from imagemapper.mapreduce import _shm
+    _shm._track = lambda name, register: None
     exp = makeExposure()
     task = im.ImageMapReduceTask(makeConfig(hang="all", pidDir={pidDir!r}))
     print("started", flush=True)
@@ -368,8 +372,12 @@ def _killParent(proc: subprocess.Popen, lines: _Lines, pidDir: Path) -> None:
         family = _descendants(proc.pid)
         assert workers <= family
         shm = _shmMapped(family | {proc.pid})
-        # The input's three planes are shared with the workers.
-        assert len([p for p in shm if "imagemapper_" in p]) == 3, shm
+        # The input's three planes are shared with the workers, and the
+        # chunks sent have result slots ("imagemapper_r<pid>_..."): all
+        # must go when the parent is killed.
+        ours = [p.rsplit("/", 1)[1] for p in shm if "imagemapper_" in p]
+        assert len([n for n in ours if not n.startswith("imagemapper_r")]) == 3, shm
+        assert [n for n in ours if n.startswith("imagemapper_r")], shm
         proc.kill()
         proc.wait(timeout=30)
         deadline = time.monotonic() + 20

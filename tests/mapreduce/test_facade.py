@@ -145,6 +145,7 @@ def test_errors_name_the_problem():
 # ------------------------------------------------------- issue 14: on par with dask / skimage
 
 da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
 
 
 class GaussCellMapper(im.ImageMapper):
@@ -350,8 +351,7 @@ DTYPES = [
 @pytest.mark.parametrize("reduce", ["copy", "average"])
 def test_dtype_is_kept_like_dask(dtype, reduce):
     rng = np.random.default_rng(6)
-    # 64-bit integers are stitched in float64 until the reducer keeps them
-    # (issue 12): exact up to 2**53, which these values stay within.
+    # (64-bit integers beyond 2**53: tests/mapreduce/test_facade_ints.py)
     x = (np.abs(rng.normal(size=(23, 31))) * 50).astype(dtype)
     if np.dtype(dtype).kind == "c":
         x = x + 1j * x[::-1]
@@ -414,6 +414,53 @@ def test_lazy_dask_input_gives_a_dask_array_equal_to_numpy(edgeMode):
     np.testing.assert_array_equal(lazy.compute(), eager)
     if edgeMode == "clip":
         np.testing.assert_array_equal(eager, ndimage.median_filter(image, 5, mode="nearest"))
+
+
+def _countingDaskInput(nChunks=4):
+    """A dask array of ``nChunks`` (50, 100) row chunks that counts its loads."""
+    loads = []
+
+    def load(i):
+        loads.append(i)
+        return np.arange(5000, dtype=float).reshape(50, 100) * (i + 1)
+
+    blocks = [da.from_delayed(dask.delayed(load)(i), (50, 100), float) for i in range(nChunks)]
+    return da.concatenate(blocks, axis=0), loads
+
+
+def test_lazy_graph_is_built_without_reading_input_and_loads_each_chunk_once_like_dask():
+    x, loads = _countingDaskInput()
+    f = lambda a: ndimage.median_filter(a, 5, mode="reflect")  # noqa: E731
+    peer = x.map_overlap(f, depth=2, boundary="reflect", dtype=float)
+    ours = map_reduce(x, f, cellSize=50, borderSize=2, edgeMode="reflect")
+    assert loads == []  # neither read the input to build the graph
+    expected = peer.compute(scheduler="sync")
+    peerLoads = len(loads)
+    loads.clear()
+    np.testing.assert_array_equal(ours.compute(scheduler="sync"), expected)
+    assert len(loads) == peerLoads == 4
+
+
+def test_lazy_probe_falls_back_to_the_first_cell_when_func_rejects_zeros():
+    x, loads = _countingDaskInput(2)
+
+    def needsData(a):
+        if not a.any():
+            raise ValueError("empty cell")
+        return a.astype(np.float32) * 2
+
+    ours = map_reduce(x, needsData, cellSize=40, borderSize=2)
+    assert ours.dtype == np.float32 and len(loads) == 1  # the first chunk, for the probe
+    np.testing.assert_array_equal(ours.compute(), (x.compute() * 2).astype(np.float32))
+
+
+def test_lazy_blocks_reading_the_same_chunks_stay_distinct_tasks():
+    image = _image((60, 80)).astype(np.float64)
+    f = lambda a: ndimage.median_filter(a, 9, mode="nearest")  # noqa: E731
+    # A border wider than a chunk: every output block reads every input chunk.
+    lazy = map_reduce(da.from_array(image, chunks=(30, 40)), f, cellSize=20, borderSize=40)
+    np.testing.assert_array_equal(lazy.compute(), map_reduce(image, f, cellSize=20, borderSize=40))
+    np.testing.assert_array_equal(lazy.compute(), ndimage.median_filter(image, 9, mode="nearest"))
 
 
 def test_lazy_stack_with_channel_axis():

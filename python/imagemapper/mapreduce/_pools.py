@@ -1,373 +1,53 @@
-"""Worker pools that stop cleanly: per-cell timeouts, Ctrl-C, parent death.
-
-Two pools run the chunks of cells that `~imagemapper.mapreduce._executors` hands them:
-
-`ThreadPool`
-    Daemon threads, each with its own mapper instance. Nothing waits for a
-    worker thread: when a run is interrupted (Ctrl-C, an error) or a cell
-    runs past ``cellTimeout``, the thread is abandoned (it is asked to stop
-    with an asynchronous exception, which a mapper in Python code sees at
-    its next bytecode) and, for a timeout, replaced by a new thread with a
-    new mapper instance.
+"""The process pool of the ``processes`` backend: per-cell timeouts, Ctrl-C,
+parent death, a pool kept warm across runs.
 
 `ProcessPool`
     Worker processes started with ``forkserver`` (``spawn`` where there is
     none), one duplex pipe each, that map the input's pixels from shared
     memory. The parent sends each worker at most `DEPTH` chunks ahead, so a
-    worker keeps computing while the parent stitches. A worker that runs a
-    cell past ``cellTimeout`` is killed (SIGKILL: this works whatever the
-    mapper is doing) and replaced; a worker that dies is replaced and its
-    chunks are run again. Every worker watches a pipe whose only writer is
-    the parent: when the parent dies (even by SIGKILL) the pipe reads EOF,
-    and the worker unlinks the shared memory and exits. The pool uses no
+    worker keeps computing while the parent stitches. Each chunk's results
+    come back through a shared-memory *result slot* of the parent's
+    (`~imagemapper.mapreduce._shm`): the worker writes the arrays' pixels
+    there and sends only a small pickle; the parent stitches from views of
+    the slot. A worker that runs a cell past ``cellTimeout`` is killed
+    (SIGKILL: this works whatever the mapper is doing) and replaced; a
+    worker that dies is replaced and its chunks are run again. Every worker
+    watches a pipe whose only writer is the parent: when the parent dies
+    (even by SIGKILL) the pipe reads EOF, and the worker unlinks the shared
+    memory (the input's and the result slots) and exits. The pool uses no
     semaphores. A pool kept by a task (`PoolKeeper`) stays warm across
-    runs: its processes and its shared copy of the input are reused, and
-    only what changed (the pixels, the mapper, the metadata) is sent again.
+    runs: its processes, its shared copy of the input and its result slots
+    are reused, and only what changed (the pixels, the mapper, the
+    metadata) is sent again.
+
+What runs in a worker is in `~imagemapper.mapreduce._procworker`; the thread
+pool is in `~imagemapper.mapreduce._threadpool`.
 """
 
 from __future__ import annotations
 
-__all__ = ["DEPTH", "PoolKeeper", "ProcessPool", "ThreadPool", "timeoutOutcomes"]
+__all__ = ["DEPTH", "PoolKeeper", "ProcessPool"]
 
 import atexit
 import collections
 import contextlib
-import ctypes
 import multiprocessing
-import os
 import pickle
-import queue
-import secrets
-import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from multiprocessing import connection as mpconn
 from typing import Any
 
 import numpy as np
 
+from ._procworker import workerMain
+from ._shm import ResultSlots, sameBytes, shmName
+from ._threadpool import POLL, timeoutOutcomes
+
 #: Chunks sent to a worker process ahead of the one it runs.
 DEPTH = 2
-#: How often the parent looks at its workers when nothing else wakes it
-#: (seconds): bounds how late a dead worker or an expired cell is noticed.
-_POLL = 0.25
-
-
-#: How long closing a thread pool waits for its threads to end (seconds).
-_GRACE = 0.25
-
-
-class Abandon(BaseException):
-    """Raised asynchronously in a worker thread that was given up on (a
-    timed-out cell, an interrupted run). A `BaseException`, so that a
-    mapper's ``except Exception`` does not swallow it."""
-
-
-def asyncRaise(thread: threading.Thread) -> None:
-    """Ask ``thread`` to stop: `Abandon` is raised in it at its next Python
-    bytecode (a mapper blocked in C code sees it when it returns)."""
-    ident = thread.ident
-    if ident is None or not thread.is_alive():
-        return
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(Abandon))
-
-
-def timeoutOutcomes(chunk: Sequence[Any], cellTimeout: float, where: str) -> list[Any]:
-    """The outcomes of the cells of a chunk that ran past ``cellTimeout``."""
-    from ._executors import CellFailure
-
-    out = []
-    for index, box0, box1 in chunk:
-        err = TimeoutError(
-            f"mapper.run did not finish within cellTimeout={cellTimeout:g} s; the {where} was "
-            "stopped"
-        )
-        out.append(
-            (
-                index,
-                False,
-                CellFailure(
-                    index=index,
-                    bbox=box0,
-                    expandedBBox=box1,
-                    error=repr(err),
-                    traceback=f"TimeoutError: {err}\n",
-                    exception=err,
-                ),
-            )
-        )
-    return out
-
-
-# ------------------------------------------------------------------ threads
-
-
-class _ThreadWorker:
-    __slots__ = ("abandoned", "mapper", "running", "thread")
-
-    def __init__(self, mapper: Any) -> None:
-        self.mapper = mapper
-        self.running: tuple[Future, Any, float] | None = None
-        self.abandoned = False
-        self.thread: threading.Thread | None = None
-
-
-class ThreadPool:
-    """Daemon worker threads, one mapper each; see the module docstring.
-
-    Parameters
-    ----------
-    mappers : `list`
-        One mapper per thread.
-    run : callable
-        ``run(mapper, chunk) -> outcomes``.
-    cellTimeout : `float` or `None`
-        Seconds a chunk (then one cell) may run.
-    replicate : callable
-        Makes the mapper of a thread that replaces a timed-out one.
-    onTimeout : callable
-        Called once per timed-out chunk.
-    """
-
-    def __init__(
-        self,
-        mappers: list[Any],
-        run: Callable[[Any, Any], list[Any]],
-        cellTimeout: float | None,
-        replicate: Callable[[Any], Any],
-        onTimeout: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._run = run
-        self._timeout = cellTimeout
-        self._replicate = replicate
-        self._onTimeout = onTimeout
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._workers: list[_ThreadWorker] = []
-        for m in mappers:
-            self._start(m)
-
-    def _start(self, mapper: Any) -> None:
-        w = _ThreadWorker(mapper)
-        w.thread = threading.Thread(
-            target=self._loop, args=(w,), name="imagemapper-worker", daemon=True
-        )
-        self._workers.append(w)
-        w.thread.start()
-
-    def _loop(self, w: _ThreadWorker) -> None:
-        try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    return
-                fut, chunk = item
-                with self._lock:
-                    if not fut.set_running_or_notify_cancel():
-                        continue
-                    w.running = (fut, chunk, time.monotonic())
-                err: BaseException | None = None
-                out = None
-                try:
-                    out = self._run(w.mapper, chunk)
-                except Abandon:
-                    return
-                except BaseException as e:  # reported through the future
-                    err = e
-                with self._lock:
-                    if w.abandoned:
-                        return
-                    w.running = None
-                if err is None:
-                    fut.set_result(out)
-                else:
-                    fut.set_exception(err)
-                del fut, chunk, out, err, item
-        except Abandon:
-            return
-
-    def submit(self, chunk: Any) -> Future:
-        fut: Future = Future()
-        self._queue.put((fut, chunk))
-        return fut
-
-    def waitAny(self, pending: set) -> set:
-        """Wait until one of ``pending`` is done, expiring timed-out chunks."""
-        while True:
-            timeout = None
-            if self._timeout is not None:
-                with self._lock:
-                    starts = [w.running[2] for w in self._workers if w.running is not None]
-                if starts:
-                    timeout = max(0.0, min(starts) + self._timeout - time.monotonic()) + 0.01
-                else:
-                    timeout = _POLL
-            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            if done:
-                return done
-            self._expire()
-
-    def _expire(self) -> None:
-        assert self._timeout is not None
-        now = time.monotonic()
-        expired = []
-        with self._lock:
-            for w in list(self._workers):
-                if w.running is not None and now - w.running[2] >= self._timeout:
-                    expired.append((w, w.running[0], w.running[1]))
-                    w.abandoned = True
-                    w.running = None
-                    self._workers.remove(w)
-        for w, fut, chunk in expired:
-            fut.set_result(timeoutOutcomes(chunk, self._timeout, "worker thread"))
-            assert w.thread is not None
-            asyncRaise(w.thread)
-            self._onTimeout()
-            self._start(self._replicate(w.mapper))
-
-    def close(self, abort: bool) -> None:
-        """Let the threads go: nothing waits for them (they are daemons).
-        With ``abort``, queued chunks are cancelled and running mappers are
-        asked to stop."""
-        with self._lock:
-            workers = list(self._workers)
-            if abort:
-                for w in workers:
-                    w.abandoned = True
-        if abort:
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    item[0].cancel()
-        for _ in workers:
-            self._queue.put(None)
-        # Threads that stop promptly are gone when run() returns. Only a
-        # thread still inside a mapper after a short grace is asked to stop
-        # (an asynchronous exception lands wherever the thread is, so it is
-        # kept for mappers that are really stuck); it is then left behind
-        # (it is a daemon).
-        deadline = time.monotonic() + _GRACE
-        me = threading.current_thread()
-        for w in workers:
-            if w.thread is not None and w.thread is not me:
-                w.thread.join(max(0.0, deadline - time.monotonic()))
-        if abort:
-            with self._lock:
-                stuck = [
-                    w.thread
-                    for w in workers
-                    if w.running is not None and w.thread is not None and w.thread.is_alive()
-                ]
-            for thread in stuck:
-                if thread is not me:
-                    asyncRaise(thread)
-
-
-# ---------------------------------------------------------------- processes
-
-
-def _shmName() -> str:
-    # Short enough for macOS (31 characters); names the owner for a human.
-    return f"imagemapper_{os.getpid()}_{secrets.token_hex(4)}"
-
-
-def _unlinkShm(name: str) -> None:
-    from multiprocessing import shared_memory
-
-    with contextlib.suppress(Exception):
-        import _posixshmem
-
-        _posixshmem.shm_unlink("/" + name.lstrip("/"))
-        return
-    with contextlib.suppress(Exception):  # pragma: no cover - not POSIX
-        shared_memory.SharedMemory(name=name).unlink()
-
-
-def _workerMain(conn: Any, alive: Any) -> None:
-    """A worker process: set-up and chunk messages in, results out.
-
-    Messages from the parent: ``("setup", version, payload)``,
-    ``("chunk", taskId, chunk, doClone, kwargs, readOnlyCells, timed)``,
-    ``("stop",)``. To the parent: ``("ready", version, error or None)``,
-    ``("start", taskId, monotonic time)`` (for timed chunks),
-    ``("done", taskId, outcomes)``, ``("error", taskId, exception)``.
-    """
-    from . import _executors as ex
-
-    # Ctrl-C in a terminal reaches the whole process group: the parent
-    # decides what stops (it kills its workers when it is interrupted).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    shmNames: list[str] = []
-
-    def watchParent() -> None:
-        # The parent holds the only write end: EOF means it has gone.
-        with contextlib.suppress(BaseException):
-            alive.poll(None)
-        for name in list(shmNames):
-            _unlinkShm(name)
-        os._exit(0)
-
-    threading.Thread(target=watchParent, name="imagemapper-watch", daemon=True).start()
-    outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-
-    def sendLoop() -> None:
-        # A thread of its own: the worker computes the next chunk while a
-        # large result waits for the parent to read it.
-        while True:
-            msg = outbox.get()
-            if msg is None:
-                return
-            try:
-                conn.send(msg)
-            except (OSError, EOFError):
-                os._exit(0)
-            except Exception as err:  # a result that does not pickle
-                portable = ex._portableException(err) or RuntimeError(repr(err))
-                try:
-                    conn.send(("error", msg[1], portable))
-                except Exception:
-                    os._exit(0)
-            del msg
-
-    sender = threading.Thread(target=sendLoop, name="imagemapper-send", daemon=True)
-    sender.start()
-    attached: dict[str, Any] = {}
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            break
-        kind = msg[0]
-        if kind == "stop":
-            break
-        if kind == "setup":
-            _, version, payload = msg
-            try:
-                names = ex._startProcessWorker(payload, attached)
-                shmNames[:] = names
-                outbox.put(("ready", version, None))
-            except BaseException as err:
-                outbox.put(("ready", version, ex._startErrorMessage(type(err).__name__, str(err))))
-        elif kind == "chunk":
-            _, taskId, chunk, doClone, kwargs, readOnlyCells, timed = msg
-            out = None
-            if timed:
-                outbox.put(("start", taskId, time.monotonic()))
-            try:
-                out = ex._runChunkInProcess(chunk, doClone, kwargs, readOnlyCells)
-                outbox.put(("done", taskId, out))
-            except BaseException as err:
-                outbox.put(("error", taskId, ex._portableException(err) or RuntimeError(repr(err))))
-            del out
-        del msg
-    outbox.put(None)
-    sender.join()
 
 
 class _Proc:
@@ -388,7 +68,7 @@ class _Proc:
 
 
 class _Task:
-    __slots__ = ("chunk", "doClone", "future", "kwargs", "readOnlyCells", "worker")
+    __slots__ = ("area", "chunk", "doClone", "future", "kwargs", "readOnlyCells", "slot", "worker")
 
     def __init__(self, chunk: Any, doClone: bool, kwargs: Any, readOnlyCells: bool) -> None:
         self.chunk = chunk
@@ -397,6 +77,10 @@ class _Task:
         self.readOnlyCells = readOnlyCells
         self.future: Future = Future()
         self.worker: _Proc | None = None
+        #: The result slot its worker writes into (kept when it is requeued).
+        self.slot: Any = None
+        #: Pixels of its cells (to size result slots).
+        self.area = sum(box0.getWidth() * box0.getHeight() for _, box0, _ in chunk)
 
 
 class ProcessPool:
@@ -428,6 +112,10 @@ class ProcessPool:
         self._maxRestarts = 2
         self._stats: Any = None
         self._log: Any = None
+        #: Where the workers write results (see `~imagemapper.mapreduce._shm`).
+        self._slots = ResultSlots()
+        #: Result bytes per cell pixel guessed before any result was seen.
+        self._guessPerPixel = 0.0
         _LIVE.add(self)
 
     # ------------------------------------------------------------ set-up
@@ -440,11 +128,15 @@ class ProcessPool:
         cellTimeout: float | None,
         stats: Any,
         log: Any,
+        resultSlots: int = 8,
     ) -> None:
         """Share the input and the mapper with the workers for a run.
 
         Planes whose shape and dtype are unchanged reuse their shared
         memory, and are copied again only when their pixels differ.
+        ``resultSlots``: the most result slots to hold (chunks in flight
+        and held by the caller; a caller that keeps more results makes
+        the pool retire slots, see `~imagemapper.mapreduce._shm`).
 
         Raises
         ------
@@ -469,6 +161,11 @@ class ProcessPool:
             ("variance", mi.variance.array),
         ):
             specs[key] = self._share(key, arr)
+        # A first guess of what a cell's results take: the input's planes.
+        self._guessPerPixel = float(
+            mi.image.array.itemsize + mi.mask.array.itemsize + mi.variance.array.itemsize
+        )
+        self._slots.limit = max(1, resultSlots)
         bbox = exposure.getBBox()
         state = dict(
             specs,
@@ -492,7 +189,7 @@ class ProcessPool:
         # raises one WorkerStartError here (from _pump), with the worker's
         # own exception.
         while any(w.readyError == "" for w in self._workers):
-            self._pump(_POLL, starting=True)
+            self._pump(POLL, starting=True)
 
     def _share(self, key: str, arr: np.ndarray) -> tuple[str, tuple[int, ...], str]:
         """Put one plane in shared memory: the segment of the last run when
@@ -505,11 +202,11 @@ class ProcessPool:
         shm = self._shms.get(key)
         if shm is not None and self._layouts.get(key) == layout:
             view = np.ndarray(arr.shape, arr.dtype, buffer=shm.buf)
-            if not _sameBytes(view, arr):
+            if not sameBytes(view, arr):
                 view[...] = arr
         else:
             self._unlink(key)
-            shm = shared_memory.SharedMemory(create=True, size=max(1, arr.nbytes), name=_shmName())
+            shm = shared_memory.SharedMemory(create=True, size=max(1, arr.nbytes), name=shmName())
             self._shms[key] = shm
             self._layouts[key] = layout
             np.ndarray(arr.shape, arr.dtype, buffer=shm.buf)[...] = arr
@@ -527,7 +224,7 @@ class ProcessPool:
     def _spawn(self) -> None:
         parentConn, childConn = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(  # type: ignore[attr-defined]
-            target=_workerMain,
+            target=workerMain,
             args=(childConn, self._aliveR),
             name="imagemapper-worker",
             daemon=False,
@@ -535,6 +232,10 @@ class ProcessPool:
         proc.start()
         childConn.close()
         self._workers.append(_Proc(proc, parentConn))
+        names = self._slots.names()
+        if names:
+            with contextlib.suppress(OSError):
+                parentConn.send(("slots", names))
 
     def _sendSetup(self, w: _Proc) -> None:
         if w.version == self._version:
@@ -570,13 +271,36 @@ class ProcessPool:
                     continue
                 task.worker = w
                 w.inflight.append(tid)
+                slot = self._slotFor(tid, task)
                 try:
                     w.conn.send(
                         ("chunk", tid, task.chunk, task.doClone, task.kwargs, task.readOnlyCells,
-                         timed)
+                         timed, slot)
                     )  # fmt: skip
                 except OSError:
                     break  # it died: seen by _pump, which requeues its chunks
+
+    def _slotFor(self, tid: int, task: _Task) -> tuple[str, int] | None:
+        """The result slot of a chunk about to be sent, as ``(name, size)``;
+        tells every worker when the set of slots changed."""
+        if task.slot is None:
+            perPixel = self._slots.perPixel or self._guessPerPixel
+            want = int(task.area * perPixel) + 4096 * len(task.chunk)
+            task.slot = self._slots.take(tid, want)
+        if self._slots.changed:
+            self._slots.changed = False
+            names = self._slots.names()
+            for other in self._workers:
+                with contextlib.suppress(OSError):
+                    other.conn.send(("slots", names))
+        return None if task.slot is None else (task.slot.name, task.slot.size)
+
+    def _forget(self, task: _Task | None, need: int = 0) -> None:
+        """A task is over: its slot may be given to another chunk once
+        nothing refers to the results made from it."""
+        if task is not None:
+            self._slots.release(task.slot, need, task.area)
+            task.slot = None
 
     def waitAny(self, pending: set) -> set:
         """Wait until one of ``pending`` is done, handling worker deaths and
@@ -585,7 +309,7 @@ class ProcessPool:
             done = {f for f in pending if f.done()}
             if done:
                 return done
-            timeout = _POLL
+            timeout = POLL
             if self._timeout is not None:
                 starts = [w.started[1] for w in self._workers if w.started is not None]
                 if starts:
@@ -642,12 +366,25 @@ class ProcessPool:
         with contextlib.suppress(ValueError):
             w.inflight.remove(tid)
         task = self._tasks.pop(tid, None)
-        if task is None or task.future.done():
+        if task is None:
             return
-        if kind == "done":
+        if task.future.done():
+            self._forget(task)
+        elif kind == "slot":
+            try:
+                outcomes = self._slots.load(task.slot, msg[2])
+            except BaseException as err:
+                task.future.set_exception(err)
+            else:
+                task.future.set_result(outcomes)
+            self._forget(task, msg[3])
+        elif kind == "done":
+            self._slots.piped += 1
             task.future.set_result(msg[2])
+            self._forget(task, msg[3])
         else:
             task.future.set_exception(msg[2])
+            self._forget(task)
 
     def _reap(self, w: _Proc) -> bool:
         with contextlib.suppress(Exception):
@@ -683,6 +420,7 @@ class ProcessPool:
                 "returned"
             )
             for task in self._tasks.values():
+                self._forget(task)
                 if not task.future.done():
                     task.future.set_exception(err)
             self._tasks.clear()
@@ -712,6 +450,7 @@ class ProcessPool:
             with contextlib.suppress(ValueError):
                 w.inflight.remove(tid)
             task = self._tasks.pop(tid, None)
+            self._forget(task)
             self._kill([w])
             self._workers.remove(w)
             self._reap(w)
@@ -728,6 +467,7 @@ class ProcessPool:
     def finishRun(self) -> None:
         """The run is over: forget what is left (nothing, after a complete run)."""
         for task in self._tasks.values():
+            self._forget(task)
             task.future.cancel()
         self._tasks.clear()
         self._queue.clear()
@@ -763,21 +503,14 @@ class ProcessPool:
         for key in list(self._shms):
             self._unlink(key)
         for task in self._tasks.values():
+            self._forget(task)
             task.future.cancel()
+        self._slots.close()
         self._tasks.clear()
         self._queue.clear()
         for c in (self._aliveR, self._aliveW):
             with contextlib.suppress(Exception):
                 c.close()
-
-
-def _sameBytes(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two C-contiguous arrays of one shape and dtype hold the same
-    bytes (NaN payloads included), in blocks (no full-size temporary)."""
-    x = a.reshape(-1).view(np.uint8)
-    y = b.reshape(-1).view(np.uint8)
-    step = 1 << 24
-    return all(np.array_equal(x[i : i + step], y[i : i + step]) for i in range(0, x.size, step))
 
 
 #: Pools not yet closed: closed at interpreter exit.

@@ -26,16 +26,6 @@ fn repr(b: &imagemapper_core::Box2I) -> String {
     Box2I(*b).__repr__()
 }
 
-/// The numpy name of a Rust element type.
-fn np_name<T>() -> &'static str {
-    match std::any::type_name::<T>() {
-        "f32" => "float32",
-        "f64" => "float64",
-        "i32" => "int32",
-        other => other,
-    }
-}
-
 fn dtype_name(a: &Bound<'_, PyAny>) -> String {
     a.getattr("dtype")
         .and_then(|d| d.str())
@@ -116,22 +106,30 @@ fn not_nd(a: &Bound<'_, PyAny>, what: &dyn Fn() -> String, want: &str, n: usize)
     ))
 }
 
-/// Another real dtype (integers, float16, ...): numpy's `astype`, once.
-fn astype<'py>(a: &Bound<'py, PyAny>, dtype: &str, ndim: usize) -> Option<Bound<'py, PyAny>> {
+/// Another dtype of one of the numpy `kinds` (``"fiub"``: integers,
+/// float16, ...): numpy's `astype`, once.
+fn astype<'py>(
+    a: &Bound<'py, PyAny>,
+    dtype: &str,
+    ndim: usize,
+    kinds: &str,
+) -> Option<Bound<'py, PyAny>> {
     let is_2d = a.getattr("ndim").and_then(|n| n.extract::<usize>()).ok() == Some(ndim);
     let kind: Option<String> = a
         .getattr("dtype")
         .and_then(|d| d.getattr("kind"))
         .and_then(|k| k.extract())
         .ok();
-    if !is_2d || !matches!(kind.as_deref(), Some("f" | "i" | "u" | "b")) {
-        return None;
+    match kind {
+        Some(k) if is_2d && k.len() == 1 && kinds.contains(k.as_str()) => {
+            a.call_method1("astype", (dtype,)).ok()
+        }
+        _ => None,
     }
-    a.call_method1("astype", (dtype,)).ok()
 }
 
 macro_rules! from_plane {
-    ($t:ty, $same:ident, $other:ident) => {
+    ($t:ty, $name:literal, $same:ident, $other:ident) => {
         impl FromPlane for $t {
             fn hold_n<'py, D: Dimension>(
                 a: &Bound<'py, PyAny>,
@@ -141,7 +139,7 @@ macro_rules! from_plane {
                     Some(FloatArray::$same(p)) => Ok(HeldN::Borrowed(p)),
                     #[allow(clippy::cast_possible_truncation, clippy::cast_lossless)]
                     Some(FloatArray::$other(p)) => Ok(HeldN::Owned(p.as_array().mapv(|v| v as $t))),
-                    None => match astype(a, np_name::<$t>(), D::NDIM.unwrap_or(2)) {
+                    None => match astype(a, $name, D::NDIM.unwrap_or(2), "fiub") {
                         Some(c) => Self::hold_n(&c, what),
                         None => Err(not_nd(a, what, "float32 or float64", D::NDIM.unwrap_or(2))),
                     },
@@ -151,8 +149,37 @@ macro_rules! from_plane {
     };
 }
 
-from_plane!(f32, F32, F64);
-from_plane!(f64, F64, F32);
+from_plane!(f32, "float32", F32, F64);
+from_plane!(f64, "float64", F64, F32);
+
+/// Integer pixels take integer (or bool) planes, borrowed when the dtype
+/// matches, else converted by numpy's `astype` (which wraps around); a
+/// float plane is refused rather than truncated.
+macro_rules! int_plane {
+    ($($t:ty => $name:literal),*) => {$(
+        impl FromPlane for $t {
+            fn hold_n<'py, D: Dimension>(
+                a: &Bound<'py, PyAny>,
+                what: &dyn Fn() -> String,
+            ) -> PyResult<HeldN<'py, Self, D>> {
+                if let Ok(p) = a.extract::<PyReadonlyArray<'py, $t, D>>() {
+                    return Ok(HeldN::Borrowed(p));
+                }
+                let n = D::NDIM.unwrap_or(2);
+                let want = concat!($name, " (or another integer or bool dtype)");
+                astype(a, $name, n, "iub")
+                    .and_then(|c| c.extract::<PyReadonlyArray<'py, $t, D>>().ok())
+                    .map(HeldN::Borrowed)
+                    .ok_or_else(|| not_nd(a, what, want, n))
+            }
+        }
+    )*};
+}
+
+int_plane!(
+    i8 => "int8", i16 => "int16", i32 => "int32", i64 => "int64",
+    u8 => "uint8", u16 => "uint16", u32 => "uint32", u64 => "uint64"
+);
 
 fn hold_mask_n<'py, D: Dimension>(
     a: &Bound<'py, PyAny>,
@@ -162,7 +189,7 @@ fn hold_mask_n<'py, D: Dimension>(
         return Ok(HeldN::Borrowed(m));
     }
     let n = D::NDIM.unwrap_or(2);
-    match astype(a, "int32", n) {
+    match astype(a, "int32", n, "fiub") {
         Some(c) => hold_mask_n(&c, what),
         None => Err(not_nd(a, what, "int32", n)),
     }
@@ -181,20 +208,46 @@ struct Cell<'py, T: Element> {
     variance: Option<Held<'py, T>>,
 }
 
-/// The reducer over one pixel type.
+/// The reducer over one pixel type: the one dispatch on the dtype, made
+/// when the reducer is.
 enum Any {
     F32(CoreReducer<f32>),
     F64(CoreReducer<f64>),
+    I8(CoreReducer<i8>),
+    I16(CoreReducer<i16>),
+    I32(CoreReducer<i32>),
+    I64(CoreReducer<i64>),
+    U8(CoreReducer<u8>),
+    U16(CoreReducer<u16>),
+    U32(CoreReducer<u32>),
+    U64(CoreReducer<u64>),
 }
 
+/// `body` with `$r` the core reducer and `$t` its pixel type.
 macro_rules! dispatch {
     ($any:expr, $r:ident => $body:expr) => {
+        dispatch!($any, $r, _T => $body)
+    };
+    ($any:expr, $r:ident, $t:ident => $body:expr) => {
         match $any {
-            Any::F32($r) => $body,
-            Any::F64($r) => $body,
+            Any::F32($r) => { #[allow(dead_code)] type $t = f32; $body }
+            Any::F64($r) => { #[allow(dead_code)] type $t = f64; $body }
+            Any::I8($r) => { #[allow(dead_code)] type $t = i8; $body }
+            Any::I16($r) => { #[allow(dead_code)] type $t = i16; $body }
+            Any::I32($r) => { #[allow(dead_code)] type $t = i32; $body }
+            Any::I64($r) => { #[allow(dead_code)] type $t = i64; $body }
+            Any::U8($r) => { #[allow(dead_code)] type $t = u8; $body }
+            Any::U16($r) => { #[allow(dead_code)] type $t = u16; $body }
+            Any::U32($r) => { #[allow(dead_code)] type $t = u32; $body }
+            Any::U64($r) => { #[allow(dead_code)] type $t = u64; $body }
         }
     };
 }
+
+/// The pixel types, by numpy name (the one list `dtype` is parsed against).
+const DTYPES: [&str; 10] = [
+    "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+];
 
 /// The reduce step: one output's planes, owned in Rust, filled cell batch by
 /// cell batch (in cell order) and finished once.
@@ -208,7 +261,13 @@ macro_rules! dispatch {
 ///     The output box (its planes are allocated here; MemoryError when they
 ///     cannot be).
 /// dtype : numpy dtype
-///     ``float32`` or ``float64`` (TypeError otherwise).
+///     The pixel type: ``float32``, ``float64``, or an integer type
+///     ``int8`` ... ``uint64`` (image-only, no ``weighted``: ValueError
+///     otherwise); TypeError for another dtype. Integer pixels are exact:
+///     ``copy``, ``owner``, ``max`` and ``min`` move values unchanged,
+///     ``sum`` wraps around as numpy's integer ``add`` does, ``average`` is
+///     the exact mean rounded to the nearest integer (ties to even), and a
+///     pixel no cell reached is 0 (counted in ``n_uncovered``).
 /// full_bbox : `Box2I`, optional
 ///     The box every cell must lie in (default ``bbox``); a band of an
 ///     out-of-core output is a ``bbox`` inside it.
@@ -269,13 +328,12 @@ fn numpy_dtype(dtype: &Bound<'_, PyAny>) -> PyResult<&'static str> {
         .and_then(|d| d.getattr("name"))
         .and_then(|n| n.extract())
         .map_err(|_| PyTypeError::new_err(format!("dtype {dtype}: not a numpy dtype")))?;
-    match name.as_str() {
-        "float32" => Ok("float32"),
-        "float64" => Ok("float64"),
-        other => Err(PyTypeError::new_err(format!(
-            "output image: expected a dtype of float32 or float64, got {other}"
-        ))),
-    }
+    DTYPES.iter().copied().find(|d| *d == name).ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "output image: expected a dtype of float32, float64 or an integer type (int8 ... \
+                 uint64), got {name}"
+        ))
+    })
 }
 
 fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
@@ -334,14 +392,29 @@ impl PyReducer {
                 }
             }
         }
-        Ok(if dtype == "float32" {
-            Any::F32(make(
-                op, params, bbox, full, mask, variance, geoms, n_threads,
-            )?)
-        } else {
-            Any::F64(make(
-                op, params, bbox, full, mask, variance, geoms, n_threads,
-            )?)
+        macro_rules! of {
+            ($variant:ident) => {
+                Any::$variant(make(
+                    op, params, bbox, full, mask, variance, geoms, n_threads,
+                )?)
+            };
+        }
+        Ok(match dtype {
+            "float32" => of!(F32),
+            "float64" => of!(F64),
+            "int8" => of!(I8),
+            "int16" => of!(I16),
+            "int32" => of!(I32),
+            "int64" => of!(I64),
+            "uint8" => of!(U8),
+            "uint16" => of!(U16),
+            "uint32" => of!(U32),
+            "uint64" => of!(U64),
+            other => {
+                return Err(imagemapper_core::Error::InvalidValue(format!(
+                    "dtype {other} is not a pixel type"
+                )))
+            }
         })
     }
 }
@@ -679,17 +752,16 @@ impl PyReducer {
     }
 
     /// Stitch ``(index, bbox, image, mask or None, variance or None)`` cells,
-    /// in the order given. Planes of another real dtype are converted; a cell
-    /// outside ``full_bbox`` or with a plane of the wrong shape raises
-    /// ValueError naming the cell, and nothing is written then.
+    /// in the order given. Planes of another real dtype are converted as
+    /// numpy's ``astype`` does (an integer reducer takes integer and bool
+    /// planes only: TypeError for a float plane); a cell outside
+    /// ``full_bbox`` or with a plane of the wrong shape raises ValueError
+    /// naming the cell, and nothing is written then.
     fn add(&mut self, py: Python<'_>, cells: &Bound<'_, PyList>) -> PyResult<()> {
         if cells.is_empty() {
             return Ok(());
         }
-        match self.inner_mut()? {
-            Any::F32(r) => add_cells(py, r, &raw_cells::<f32>(cells)?),
-            Any::F64(r) => add_cells(py, r, &raw_cells::<f64>(cells)?),
-        }
+        dispatch!(self.inner_mut()?, r, T => add_cells(py, r, &raw_cells::<T>(cells)?))
     }
 
     /// Stitch mapper results ``(index, Struct(subExposure=Exposure))``
@@ -704,19 +776,13 @@ impl PyReducer {
         if results.is_empty() {
             return Ok(PyList::empty(py));
         }
-        macro_rules! go {
-            ($r:ident, $t:ty) => {{
-                let pairs = result_cells::<$t>(results, op, $r.has_variance())?;
-                let subs: Vec<Bound<'py, PyAny>> = pairs.iter().map(|(_, s)| s.clone()).collect();
-                let cells: Vec<Cell<'py, $t>> = pairs.into_iter().map(|(c, _)| c).collect();
-                add_cells(py, $r, &cells)?;
-                PyList::new(py, subs)
-            }};
-        }
-        match self.inner_mut()? {
-            Any::F32(r) => go!(r, f32),
-            Any::F64(r) => go!(r, f64),
-        }
+        dispatch!(self.inner_mut()?, r, T => {
+            let pairs = result_cells::<T>(results, op, r.has_variance())?;
+            let subs: Vec<Bound<'py, PyAny>> = pairs.iter().map(|(_, s)| s.clone()).collect();
+            let cells: Vec<Cell<'py, T>> = pairs.into_iter().map(|(c, _)| c).collect();
+            add_cells(py, r, &cells)?;
+            PyList::new(py, subs)
+        })
     }
 
     /// Stitch equal-shape cells given as stacks of shape ``(n, h, w)``
@@ -739,66 +805,60 @@ impl PyReducer {
                 bboxes.len()
             )));
         }
-        macro_rules! go {
-            ($r:ident, $t:ty) => {{
-                let img = <$t>::hold_n::<Ix3>(image, &|| "batch image".to_string())?;
-                let msk = mask
-                    .map(|m| hold_mask_n::<Ix3>(m, &|| "batch mask".to_string()))
-                    .transpose()?;
-                let var = variance
-                    .map(|v| <$t>::hold_n::<Ix3>(v, &|| "batch variance".to_string()))
-                    .transpose()?;
-                let n = indices.len();
-                let stacks = [
-                    ("image", Some(img.view().dim())),
-                    ("mask", msk.as_ref().map(|m| m.view().dim())),
-                    ("variance", var.as_ref().map(|v| v.view().dim())),
-                ];
-                for (name, dim) in stacks {
-                    if let Some(d) = dim {
-                        if d.0 != n {
-                            return Err(PyValueError::new_err(format!(
-                                "batch {name} holds {} cells but {n} cells were given; expected \
-                                 shape ({n}, height, width)",
-                                d.0
-                            )));
-                        }
+        dispatch!(self.inner_mut()?, r, T => {
+            let img = <T>::hold_n::<Ix3>(image, &|| "batch image".to_string())?;
+            let msk = mask
+                .map(|m| hold_mask_n::<Ix3>(m, &|| "batch mask".to_string()))
+                .transpose()?;
+            let var = variance
+                .map(|v| <T>::hold_n::<Ix3>(v, &|| "batch variance".to_string()))
+                .transpose()?;
+            let n = indices.len();
+            let stacks = [
+                ("image", Some(img.view().dim())),
+                ("mask", msk.as_ref().map(|m| m.view().dim())),
+                ("variance", var.as_ref().map(|v| v.view().dim())),
+            ];
+            for (name, dim) in stacks {
+                if let Some(d) = dim {
+                    if d.0 != n {
+                        return Err(PyValueError::new_err(format!(
+                            "batch {name} holds {} cells but {n} cells were given; expected \
+                             shape ({n}, height, width)",
+                            d.0
+                        )));
                     }
                 }
-                if n == 0 {
-                    return Ok(());
-                }
-                let cells: Vec<Cell<'_, $t>> = indices
-                    .iter()
-                    .zip(&bboxes)
-                    .map(|(&index, b)| Cell {
-                        index,
-                        bbox: b.0,
-                        image: HeldN::Owned(Array2::zeros((0, 0))),
-                        mask: None,
-                        variance: None,
-                    })
-                    .collect();
-                // Views of each layer of the stacks (no copy).
-                let iv = img.view();
-                let mv = msk.as_ref().map(HeldN::view);
-                let vv = var.as_ref().map(HeldN::view);
-                let views: Vec<Planes2<'_, $t>> = (0..n)
-                    .map(|k| {
-                        (
-                            iv.index_axis(Axis(0), k),
-                            mv.as_ref().map(|m| m.index_axis(Axis(0), k)),
-                            vv.as_ref().map(|v| v.index_axis(Axis(0), k)),
-                        )
-                    })
-                    .collect();
-                add_views(py, $r, &cells, &views)
-            }};
-        }
-        match self.inner_mut()? {
-            Any::F32(r) => go!(r, f32),
-            Any::F64(r) => go!(r, f64),
-        }
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            let cells: Vec<Cell<'_, T>> = indices
+                .iter()
+                .zip(&bboxes)
+                .map(|(&index, b)| Cell {
+                    index,
+                    bbox: b.0,
+                    image: HeldN::Owned(Array2::zeros((0, 0))),
+                    mask: None,
+                    variance: None,
+                })
+                .collect();
+            // Views of each layer of the stacks (no copy).
+            let iv = img.view();
+            let mv = msk.as_ref().map(HeldN::view);
+            let vv = var.as_ref().map(HeldN::view);
+            let views: Vec<Planes2<'_, T>> = (0..n)
+                .map(|k| {
+                    (
+                        iv.index_axis(Axis(0), k),
+                        mv.as_ref().map(|m| m.index_axis(Axis(0), k)),
+                        vv.as_ref().map(|v| v.index_axis(Axis(0), k)),
+                    )
+                })
+                .collect();
+            add_views(py, r, &cells, &views)
+        })
     }
 
     /// Record cells whose mapper failed: `finish` flags every output pixel
@@ -842,7 +902,8 @@ impl PyReducer {
         Ok(Box2I(dispatch!(self.inner()?, r => r.bbox())))
     }
 
-    /// The pixel type, ``"float32"`` or ``"float64"``.
+    /// The pixel type: ``"float32"``, ``"float64"`` or an integer type
+    /// (``"int8"`` ... ``"uint64"``).
     #[getter]
     fn dtype(&self) -> &'static str {
         self.dtype
@@ -881,7 +942,7 @@ pub fn map_reduce_gaussian<'py>(
         cells: cells.into_iter().map(|b| b.0).collect(),
         expanded: expanded.into_iter().map(|b| b.0).collect(),
     };
-    let n_threads = reducer.n_threads;
+    let (n_threads, dtype) = (reducer.n_threads, reducer.dtype);
     macro_rules! go {
         ($r:ident, $t:ty) => {{
             let img = <$t>::hold(image, &|| "input image".to_string())?;
@@ -903,6 +964,11 @@ pub fn map_reduce_gaussian<'py>(
     let stats = match reducer.inner_mut()? {
         Any::F32(r) => go!(r, f32),
         Any::F64(r) => go!(r, f64),
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "the Rust Gaussian mapper needs a float32 or float64 reducer, got {dtype}"
+            )))
+        }
     };
     stats_dict(py, &stats)
 }

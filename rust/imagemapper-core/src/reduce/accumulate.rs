@@ -9,7 +9,8 @@ use super::{BandStats, CellGeom, CellView, Params, Pixel, ReduceOp, VariancePoli
 
 /// `sum` and `average`: add the valid pixels (and count them when there is
 /// a count plane). A `sum` with a variance plane marks "no contribution
-/// yet" with a NaN variance, so its first contribution is assigned.
+/// yet" with a NaN variance, so its first contribution is assigned. An
+/// integer `average` adds into its exact `i128` plane instead of the image.
 pub(super) fn sum<T: Pixel>(band: &mut Band<'_, T>, cell: &CellView<'_, T>, o: &Overlap) {
     let ci = o.cell(&cell.image);
     let oi = o.out(&mut band.image);
@@ -40,10 +41,19 @@ pub(super) fn sum<T: Pixel>(band: &mut Band<'_, T>, cell: &CellView<'_, T>, o: &
                     *ov = if ov.is_nan() { cv } else { ov.add(cv) };
                 }
             }),
-        (_, _, Some(n)) => Zip::from(oi).and(o.out(n)).and(ci).for_each(|oi, n, &ci| {
-            *oi = oi.add(ci);
-            *n += 1;
-        }),
+        (_, _, Some(n)) => match band.wide.as_mut() {
+            Some(wide) => Zip::from(o.out(wide))
+                .and(o.out(n))
+                .and(ci)
+                .for_each(|s, n, &ci| {
+                    *s += ci.to_i128();
+                    *n += 1;
+                }),
+            None => Zip::from(oi).and(o.out(n)).and(ci).for_each(|oi, n, &ci| {
+                *oi = oi.add(ci);
+                *n += 1;
+            }),
+        },
         _ => Zip::from(oi).and(ci).for_each(|oi, &ci| *oi = oi.add(ci)),
     }
 }
@@ -113,7 +123,8 @@ pub(super) fn weighted<T: Pixel>(
 
 /// Settle one output pixel of an accumulate operation at the end: `sum`
 /// pixels with no valid contribution become 0; `average` and `weighted`
-/// divide by their count / Σ w (in `f64`, rounded once) or become EMPTY.
+/// divide by their count / Σ w (in `f64`, rounded once) or become EMPTY;
+/// an integer `average` divides its exact sum `wide`, rounding half to even.
 /// Gathers the weight statistics; returns whether no valid value landed.
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -124,6 +135,7 @@ pub(super) fn settle<T: Pixel>(
     variance: Option<&mut T>,
     count: Option<i32>,
     sum_w: Option<f64>,
+    wide: Option<i128>,
     st: &mut BandStats,
 ) -> bool {
     match op {
@@ -147,6 +159,10 @@ pub(super) fn settle<T: Pixel>(
             st.min_w = st.min_w.min(nf);
             st.max_w = st.max_w.max(nf);
             st.sum_w += nf;
+            if let (Some(s), true) = (wide, n > 0) {
+                *image = T::from_i128(super::div_round_half_even(s, i128::from(n)));
+                return false;
+            }
             divide(image, variance, (n > 0).then_some((nf, nf)), st)
         }
         ReduceOp::Weighted => {

@@ -57,6 +57,8 @@ pub(crate) struct Band<'a, T> {
     pub(crate) count: Option<ArrayViewMut2<'a, i32>>,
     /// Σ w (`weighted`) or the owner's squared distance (`owner`).
     pub(crate) aux: Option<ArrayViewMut2<'a, f64>>,
+    /// The exact sum of an integer `average`.
+    pub(crate) wide: Option<ArrayViewMut2<'a, i128>>,
 }
 
 /// The output planes a band driver cuts up.
@@ -66,6 +68,7 @@ pub(crate) struct Planes<T> {
     pub(crate) variance: Option<Array2<T>>,
     pub(crate) count: Option<Array2<i32>>,
     pub(crate) aux: Option<Array2<f64>>,
+    pub(crate) wide: Option<Array2<i128>>,
 }
 
 /// Batches with fewer cell pixels than this are stitched in the calling
@@ -123,22 +126,26 @@ impl<T: Send + Sync> Planes<T> {
         let variances = split(self.variance.as_mut(), rows, n);
         let counts = split(self.count.as_mut(), rows, n);
         let auxes = split(self.aux.as_mut(), rows, n);
+        let wides = split(self.wide.as_mut(), rows, n);
         let mut bands: Vec<Band<'_, T>> = self
             .image
             .axis_chunks_iter_mut(Axis(0), rows)
             .zip(masks)
             .zip(variances)
-            .zip(counts.into_iter().zip(auxes))
+            .zip(counts.into_iter().zip(auxes).zip(wides))
             .enumerate()
-            .map(|(k, (((image, mask), variance), (count, aux)))| Band {
-                y0: y0 + (k * rows) as i64,
-                x0,
-                image,
-                mask,
-                variance,
-                count,
-                aux,
-            })
+            .map(
+                |(k, (((image, mask), variance), ((count, aux), wide)))| Band {
+                    y0: y0 + (k * rows) as i64,
+                    x0,
+                    image,
+                    mask,
+                    variance,
+                    count,
+                    aux,
+                    wide,
+                },
+            )
             .collect();
         Ok(match pool {
             Some(pool) => pool.install(|| bands.par_iter_mut().map(&f).collect()),

@@ -39,6 +39,11 @@
 //!   to the earlier cell;
 //! * `max`, `min`: the largest / smallest valid value (with its variance);
 //!   ties keep the earlier cell; NaN where none.
+//!
+//! Integer pixels (`i8` ... `u64`, see [`Pixel`]) are image-only and have
+//! no `weighted`; a pixel no cell reached is 0 (flagged and counted as
+//! uncovered), `sum` wraps around in the pixel type and `average` is the
+//! exact quotient rounded half to even.
 
 mod accumulate;
 pub mod band;
@@ -64,27 +69,46 @@ use band::{Band, Planes};
 
 /// A pixel type of the output image.
 ///
-/// Floating-point types mark "no value" with NaN; the trait leaves room for
-/// exact integer pixels (the image-only mode of the numpy façade), whose
-/// empty value is 0.
+/// Floating-point types mark "no value" with NaN. Integer types (`i8` ...
+/// `u64`, the image-only mode of the numpy façade) have no NaN: their empty
+/// value is 0 and the reducer tracks which pixels a cell reached itself.
+/// With integer pixels every operation but `weighted` is exact: `copy`,
+/// `owner`, `max` and `min` move values unchanged, `sum` wraps as numpy's
+/// integer `add` does (two's complement, in the pixel type) and `average`
+/// adds in `i128` and rounds the quotient once, half to even.
 pub trait Pixel: Copy + Send + Sync + PartialEq + PartialOrd + 'static {
-    /// The value of a pixel nothing landed on (NaN for floats).
+    /// The value of a pixel nothing landed on (NaN for floats, 0 for integers).
     const EMPTY: Self;
     /// Zero.
     const ZERO: Self;
     /// The starting value of a sum: −0.0 for floats (so that the first
     /// contribution is kept exactly, −0.0 included), 0 otherwise.
     const SUM_START: Self;
+    /// The starting value of `max`: EMPTY (NaN: the first valid value
+    /// replaces it) for floats, the smallest value for integers.
+    const MAX_START: Self;
+    /// The starting value of `min`: EMPTY for floats, the largest value for
+    /// integers.
+    const MIN_START: Self;
+    /// Whether this is an integer type (no NaN; image-only; no `weighted`;
+    /// `average` accumulates exactly in `i128`).
+    const INTEGER: bool;
     /// True for NaN.
     fn is_nan(self) -> bool;
-    /// `a + b` in the pixel type.
+    /// `a + b` in the pixel type (integers wrap around).
     fn add(self, other: Self) -> Self;
     /// Whether `image * variance` is not NaN (LSST's validity test).
     fn valid(image: Self, variance: Self) -> bool;
     /// Widen to `f64`.
     fn to_f64(self) -> f64;
-    /// Round from `f64` (once, to nearest).
+    /// Round from `f64` (once, to nearest; integers: ties to even,
+    /// saturating, NaN to 0).
     fn from_f64(v: f64) -> Self;
+    /// Widen to `i128`, exactly for integers (floats: truncated and
+    /// saturated; the reducer never asks them).
+    fn to_i128(self) -> i128;
+    /// Narrow from `i128` (a value of the type's range for integers).
+    fn from_i128(v: i128) -> Self;
     /// `if pick { a } else { b }`. Floats override it with bit masks: a loop
     /// over slices that selects this way vectorises, where a branch (or a
     /// select that the compiler turns into a conditional store) does not.
@@ -104,6 +128,9 @@ macro_rules! float_pixel {
             const EMPTY: Self = <$t>::NAN;
             const ZERO: Self = 0.0;
             const SUM_START: Self = -0.0;
+            const MAX_START: Self = <$t>::NAN;
+            const MIN_START: Self = <$t>::NAN;
+            const INTEGER: bool = false;
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
@@ -120,6 +147,14 @@ macro_rules! float_pixel {
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
+            #[allow(clippy::cast_possible_truncation)]
+            fn to_i128(self) -> i128 {
+                self as i128
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn from_i128(v: i128) -> Self {
+                v as $t
+            }
             #[inline]
             fn select(pick: bool, a: Self, b: Self) -> Self {
                 let m = (0 as $bits).wrapping_sub(<$bits>::from(pick));
@@ -131,6 +166,58 @@ macro_rules! float_pixel {
 
 float_pixel!(f32, u32);
 float_pixel!(f64, u64);
+
+macro_rules! int_pixel {
+    ($($t:ty),*) => {$(
+        impl Pixel for $t {
+            const EMPTY: Self = 0;
+            const ZERO: Self = 0;
+            const SUM_START: Self = 0;
+            const MAX_START: Self = <$t>::MIN;
+            const MIN_START: Self = <$t>::MAX;
+            const INTEGER: bool = true;
+            fn is_nan(self) -> bool {
+                false
+            }
+            fn add(self, other: Self) -> Self {
+                self.wrapping_add(other)
+            }
+            fn valid(_image: Self, _variance: Self) -> bool {
+                true
+            }
+            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            fn from_f64(v: f64) -> Self {
+                // `as` saturates and maps NaN to 0.
+                v.round_ties_even() as $t
+            }
+            #[allow(clippy::cast_lossless)]
+            fn to_i128(self) -> i128 {
+                self as i128
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            fn from_i128(v: i128) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+
+int_pixel!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+/// `s / n` rounded to the nearest integer, ties to even (`n > 0`): the
+/// integer `average`.
+pub(crate) fn div_round_half_even(s: i128, n: i128) -> i128 {
+    let (q, r) = (s.div_euclid(n), s.rem_euclid(n));
+    match (2 * r).cmp(&n) {
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal if q & 1 == 1 => q + 1,
+        _ => q,
+    }
+}
 
 /// Every operation that builds an output image from per-cell results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -354,6 +441,10 @@ pub struct Reducer<T> {
     planes: Planes<T>,
     geoms: Arc<[CellGeom]>,
     failed: Vec<Box2I>,
+    /// The boxes of the cells added (clipped to `bbox`), kept where nothing
+    /// else tells a reached pixel from an empty one: integer `copy`,
+    /// `owner`, `max` and `min`.
+    covered: Option<Vec<Box2I>>,
     n_threads: usize,
     finished: bool,
 }
@@ -370,10 +461,10 @@ impl<T: Pixel> Reducer<T> {
     /// * `full_bbox`: the box every cell must lie in (the exposure's).
     ///
     /// # Errors
-    /// [`Error::InvalidValue`] for `mesh` or bad parameters,
-    /// [`Error::Shape`] for a mask of the wrong shape or an image-only
-    /// `weighted` with inverse variance, [`Error::Memory`] when the planes
-    /// cannot be allocated.
+    /// [`Error::InvalidValue`] for `mesh`, bad parameters, an image-only
+    /// `weighted` with inverse variance, or integer pixels with a variance
+    /// plane or `weighted`; [`Error::Shape`] for a mask of the wrong shape;
+    /// [`Error::Memory`] when the planes cannot be allocated.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         op: ReduceOp,
@@ -449,6 +540,20 @@ impl<T: Pixel> Reducer<T> {
                 "inverse-variance weighting needs a variance plane".to_string(),
             ));
         }
+        if T::INTEGER && with_variance {
+            return Err(Error::InvalidValue(
+                "integer pixels are image-only: a reducer with a variance plane needs float32 \
+                 or float64 pixels"
+                    .to_string(),
+            ));
+        }
+        if T::INTEGER && op == ReduceOp::Weighted {
+            return Err(Error::InvalidValue(
+                "reduceOperation \"weighted\" blends in floating point; it needs float32 or \
+                 float64 pixels"
+                    .to_string(),
+            ));
+        }
         if !bbox.is_empty() && !full_bbox.contains_box(&bbox) {
             return Err(Error::Shape(format!(
                 "output box {bbox} is not inside the full box {full_bbox}"
@@ -466,6 +571,8 @@ impl<T: Pixel> Reducer<T> {
         let (start, aux0) = match op {
             ReduceOp::Sum | ReduceOp::Average | ReduceOp::Weighted => (T::SUM_START, 0.0),
             ReduceOp::Owner => (T::EMPTY, f64::INFINITY),
+            ReduceOp::Max => (T::MAX_START, 0.0),
+            ReduceOp::Min => (T::MIN_START, 0.0),
             _ => (T::EMPTY, 0.0),
         };
         // `sum` marks "no contribution yet" with a NaN variance; without a
@@ -490,7 +597,19 @@ impl<T: Pixel> Reducer<T> {
             } else {
                 None
             },
+            // Integer `average` adds exactly, beside the pixel type.
+            wide: if T::INTEGER && op == ReduceOp::Average {
+                Some(alloc(shape, 0i128, "sum")?)
+            } else {
+                None
+            },
         };
+        let covered = (T::INTEGER
+            && matches!(
+                op,
+                ReduceOp::Copy | ReduceOp::Owner | ReduceOp::Max | ReduceOp::Min
+            ))
+        .then(Vec::new);
         Ok(Self {
             op,
             params,
@@ -499,6 +618,7 @@ impl<T: Pixel> Reducer<T> {
             planes,
             geoms,
             failed: Vec::new(),
+            covered,
             n_threads,
             finished: false,
         })
@@ -601,6 +721,9 @@ impl<T: Pixel> Reducer<T> {
         if cells.is_empty() {
             return Ok(());
         }
+        if let Some(covered) = self.covered.as_mut() {
+            covered.extend(cells.iter().map(|c| c.bbox.clipped_to(&self.bbox)));
+        }
         let (op, params) = (self.op, self.params);
         let geoms: Vec<CellGeom> = cells.iter().map(|c| self.geom(c)).collect();
         // The column window of each `weighted` cell, computed once per batch.
@@ -630,13 +753,13 @@ impl<T: Pixel> Reducer<T> {
                 };
                 match op {
                     ReduceOp::Copy => {
-                        if !rows::copy(band, cell, &o) {
+                        if T::INTEGER || !rows::copy(band, cell, &o) {
                             stitch::copy(band, cell, &o);
                         }
                     }
                     ReduceOp::Owner => stitch::owner(band, cell, &o, &geoms[k]),
                     ReduceOp::Sum | ReduceOp::Average => {
-                        if !rows::sum(band, cell, &o) {
+                        if T::INTEGER || !rows::sum(band, cell, &o) {
                             accumulate::sum(band, cell, &o);
                         }
                     }
@@ -673,11 +796,12 @@ impl<T: Pixel> Reducer<T> {
         self.finished = true;
         let (op, params) = (self.op, self.params);
         let failed = &self.failed;
+        let covered = self.covered.as_deref();
         let independent = params.variance == VariancePolicy::Independent;
         let per_band = self
             .planes
             .for_each_band(&self.bbox, self.n_threads, |band| {
-                finish_band(op, independent, band, failed, bad_bits)
+                finish_band(op, independent, band, failed, covered, bad_bits)
             })?;
         let npix = (self.planes.image.len() as u64).max(1);
         let mut s = Stats::default();
@@ -748,32 +872,60 @@ fn or_mask<T>(band: &mut Band<'_, T>, cell: &CellView<'_, T>, o: &band::Overlap)
     }
 }
 
+/// The column ranges (in a band `w` columns wide starting at `x0`) of the
+/// boxes that hold row `y`.
+fn row_ranges(boxes: &[Box2I], y: i64, x0: i64, w: usize, out: &mut Vec<std::ops::Range<usize>>) {
+    out.clear();
+    for b in boxes {
+        if i64::from(b.min_y()) <= y && y < i64::from(b.end_y()) {
+            let c0 = (i64::from(b.min_x()) - x0).clamp(0, w as i64) as usize;
+            let c1 = (i64::from(b.end_x()) - x0).clamp(0, w as i64) as usize;
+            if c0 < c1 {
+                out.push(c0..c1);
+            }
+        }
+    }
+}
+
 /// Finish one band in one pass over its rows: settle every pixel (the
-/// accumulate family normalises), then OR `bad_bits` into each pixel with no
-/// valid value (`image * variance` NaN, image NaN without variance, or a
-/// `sum` pixel nothing valid reached) or inside a failed box, and count them.
+/// accumulate family normalises; an integer pixel outside every `covered`
+/// box becomes EMPTY), then OR `bad_bits` into each pixel with no valid
+/// value (`image * variance` NaN, image NaN without variance, a `sum` or
+/// `average` pixel nothing valid reached, an integer pixel no cell reached)
+/// or inside a failed box, and count them.
 fn finish_band<T: Pixel>(
     op: ReduceOp,
     independent: bool,
     band: &mut Band<'_, T>,
     failed: &[Box2I],
+    covered: Option<&[Box2I]>,
     bad_bits: i32,
 ) -> BandStats {
     let mut st = BandStats::default();
     let (h, w) = band.image.dim();
     let x0 = band.x0;
+    // Only the covered boxes that meet this band's rows.
+    let (y0, y1) = (band.y0, band.y0 + h as i64);
+    let covered: Option<Vec<Box2I>> = covered.map(|boxes| {
+        boxes
+            .iter()
+            .filter(|b| i64::from(b.min_y()) < y1 && i64::from(b.end_y()) > y0)
+            .copied()
+            .collect()
+    });
     let mut fails: Vec<std::ops::Range<usize>> = Vec::new();
     let mut bad = vec![0u8; w];
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut reached: Vec<bool> = Vec::new();
     for r in 0..h {
         let y = band.y0 + r as i64;
-        fails.clear();
-        for b in failed {
-            if i64::from(b.min_y()) <= y && y < i64::from(b.end_y()) {
-                let c0 = (i64::from(b.min_x()) - x0).clamp(0, w as i64) as usize;
-                let c1 = (i64::from(b.end_x()) - x0).clamp(0, w as i64) as usize;
-                if c0 < c1 {
-                    fails.push(c0..c1);
-                }
+        row_ranges(failed, y, x0, w, &mut fails);
+        if let Some(boxes) = covered.as_deref() {
+            row_ranges(boxes, y, x0, w, &mut spans);
+            reached.clear();
+            reached.resize(w, false);
+            for s in &spans {
+                reached[s.clone()].fill(true);
             }
         }
         // Rows of the owned C-order planes are contiguous slices.
@@ -789,8 +941,8 @@ fn finish_band<T: Pixel>(
             .as_mut()
             .map(|m| &mut m.as_slice_mut().expect(CONTIGUOUS)[..w]);
         let cnt = band.count.as_ref().map(|c| c.row(r));
-        if fails.is_empty() {
-            // The vectorised row kernels (every operation but `weighted`).
+        if fails.is_empty() && !T::INTEGER {
+            // The vectorised row kernels (floats; every operation but `weighted`).
             let cnt = cnt.as_ref().map(|c| c.as_slice().expect(CONTIGUOUS));
             if let Some(u) = rows::settle_row(op, img, var.as_deref_mut(), cnt, &mut bad, &mut st) {
                 st.n_uncovered += u;
@@ -799,16 +951,22 @@ fn finish_band<T: Pixel>(
             }
         }
         let aux = band.aux.as_ref().map(|a| a.row(r));
+        let wide = band.wide.as_ref().map(|a| a.row(r));
         for c in 0..w {
-            let uncovered = accumulate::settle(
+            let mut uncovered = accumulate::settle(
                 op,
                 independent,
                 &mut img[c],
                 var.as_mut().map(|v| &mut v[c]),
                 cnt.as_ref().map(|n| n[c]),
                 aux.as_ref().map(|a| a[c]),
+                wide.as_ref().map(|s| s[c]),
                 &mut st,
             );
+            if covered.is_some() && !reached[c] {
+                img[c] = T::EMPTY;
+                uncovered = true;
+            }
             st.n_uncovered += u64::from(uncovered);
             let valid = match var.as_ref() {
                 Some(v) => T::valid(img[c], v[c]),

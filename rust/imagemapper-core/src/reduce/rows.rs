@@ -9,7 +9,8 @@
 //! modules computes (the same operations on the same values, in the same
 //! order per pixel), so the result is bit-identical. Each kernel returns
 //! `false`, having written nothing, when a cell plane's rows are not
-//! contiguous; the caller then runs the general `Zip` version.
+//! contiguous; the caller then runs the general `Zip` version (and always
+//! for integer pixels, whose `average` and coverage the family modules keep).
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
@@ -519,6 +520,7 @@ mod tests {
                         &mut i2[j],
                         with_var.then_some(&mut v2[j]),
                         with_cnt.then_some(cnt[j]),
+                        None,
                         None,
                         &mut st2,
                     );
