@@ -37,7 +37,7 @@ import numpy as np
 from .._core import Box2I
 from ..image import Exposure, Image, Mask, MaskedImage
 from ..task import Struct
-from ._cells import copyOnWriteCells
+from ._cells import CopyOnWriteSource
 from ._mapper import replicateMapper
 from ._pools import PoolKeeper, ProcessPool
 from ._threadpool import ThreadPool
@@ -125,7 +125,7 @@ def runChunk(
         Make failures picklable (for results that cross a process).
     readOnlyCells : `bool`
         Hand the mapper read-only views (writes raise) instead of the default
-        copy-on-write cells (`copyOnWriteCells`); ignored with ``doClone``.
+        copy-on-write cells (`CopyOnWriteSource`); ignored with ``doClone``.
 
     Returns
     -------
@@ -138,6 +138,7 @@ def runChunk(
         # views cost only the slicing; copy-on-write cells copy a plane only
         # when the mapper asks to write it.
         exposure = Exposure(exposure, fullBBox, writeable=False)
+    cows = None
     out: list[Outcome] = []
     for index, box0, box1 in chunk:
         try:
@@ -159,7 +160,9 @@ def runChunk(
                 sub = exposure[box0]
                 expanded = exposure[box1]
             else:
-                sub, expanded = copyOnWriteCells(exposure, box0, box1)
+                if cows is None:  # the input's state, gathered once per chunk
+                    cows = CopyOnWriteSource(exposure)
+                sub, expanded = cows.pair(box0, box1)
             result = mapper.run(sub, expanded, fullBBox, **kwargs)
             if returnSubImages:
                 if not isinstance(result, Struct):

@@ -315,7 +315,7 @@ fn take_mask(mask: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Array2<i32>>> {
                 dtype_name(m)
             ))
         })?;
-        Ok(arr.readonly().as_array().to_owned())
+        reduce::copy_plane(arr.readonly().as_array(), "output mask").map_err(to_pyerr)
     })
     .transpose()
 }

@@ -71,6 +71,11 @@ pub(crate) struct Planes<T> {
     pub(crate) wide: Option<Array2<i128>>,
 }
 
+/// Batches with fewer cell pixels than this are stitched in the calling
+/// thread (about 0.2 ms of work: less than a hand-off to the pool costs on a
+/// busy machine).
+pub(crate) const MIN_PARALLEL_PIXELS: usize = 1 << 18;
+
 fn band_rows(height: usize, n_threads: usize) -> usize {
     // Several bands per thread for balance, but not so thin that per-band
     // cell scanning dominates.
@@ -105,8 +110,16 @@ impl<T: Send + Sync> Planes<T> {
         if height == 0 || self.image.ncols() == 0 {
             return Ok(Vec::new());
         }
-        let pool = thread_pool(n_threads)?;
-        let rows = band_rows(height, pool.current_num_threads());
+        // One thread: the calling one, as a single band (no pool, no hand-off).
+        let pool = if n_threads == 1 {
+            None
+        } else {
+            Some(thread_pool(n_threads)?)
+        };
+        let rows = match &pool {
+            Some(p) => band_rows(height, p.current_num_threads()),
+            None => height,
+        };
         let n = height.div_ceil(rows);
         let (y0, x0) = (i64::from(bbox.min_y()), i64::from(bbox.min_x()));
         let masks = split(self.mask.as_mut(), rows, n);
@@ -134,7 +147,10 @@ impl<T: Send + Sync> Planes<T> {
                 },
             )
             .collect();
-        Ok(pool.install(|| bands.par_iter_mut().map(&f).collect()))
+        Ok(match pool {
+            Some(pool) => pool.install(|| bands.par_iter_mut().map(&f).collect()),
+            None => bands.iter_mut().map(&f).collect(),
+        })
     }
 }
 

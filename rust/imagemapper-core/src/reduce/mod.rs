@@ -48,7 +48,9 @@
 mod accumulate;
 pub mod band;
 mod extremum;
+mod memory;
 pub mod mesh;
+mod rows;
 mod stitch;
 pub mod window;
 
@@ -107,10 +109,21 @@ pub trait Pixel: Copy + Send + Sync + PartialEq + PartialOrd + 'static {
     fn to_i128(self) -> i128;
     /// Narrow from `i128` (a value of the type's range for integers).
     fn from_i128(v: i128) -> Self;
+    /// `if pick { a } else { b }`. Floats override it with bit masks: a loop
+    /// over slices that selects this way vectorises, where a branch (or a
+    /// select that the compiler turns into a conditional store) does not.
+    #[inline]
+    fn select(pick: bool, a: Self, b: Self) -> Self {
+        if pick {
+            a
+        } else {
+            b
+        }
+    }
 }
 
 macro_rules! float_pixel {
-    ($t:ty) => {
+    ($t:ty, $bits:ty) => {
         impl Pixel for $t {
             const EMPTY: Self = <$t>::NAN;
             const ZERO: Self = 0.0;
@@ -142,12 +155,17 @@ macro_rules! float_pixel {
             fn from_i128(v: i128) -> Self {
                 v as $t
             }
+            #[inline]
+            fn select(pick: bool, a: Self, b: Self) -> Self {
+                let m = (0 as $bits).wrapping_sub(<$bits>::from(pick));
+                <$t>::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+            }
         }
     };
 }
 
-float_pixel!(f32);
-float_pixel!(f64);
+float_pixel!(f32, u32);
+float_pixel!(f64, u64);
 
 macro_rules! int_pixel {
     ($($t:ty),*) => {$(
@@ -380,7 +398,32 @@ pub fn alloc<A: Clone>(shape: (usize, usize), value: A, what: &str) -> Result<Ar
             n.saturating_mul(std::mem::size_of::<A>())
         ))
     })?;
+    memory::advise_huge_pages(&mut v);
     v.resize(n, value);
+    Array2::from_shape_vec(shape, v).map_err(|e| Error::Shape(e.to_string()))
+}
+
+/// A copy of `plane` in a new C-order array, allocated as [`alloc`]
+/// allocates (huge pages for large planes; [`Error::Memory`] when it cannot).
+pub fn copy_plane<A: Clone>(plane: ArrayView2<'_, A>, what: &str) -> Result<Array2<A>> {
+    let shape = plane.dim();
+    let n = plane.len();
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::Memory(format!(
+            "cannot allocate the {what} plane of {} x {} pixels ({} bytes)",
+            shape.0,
+            shape.1,
+            n.saturating_mul(std::mem::size_of::<A>())
+        ))
+    })?;
+    memory::advise_huge_pages(&mut v);
+    for row in plane.rows() {
+        match row.to_slice() {
+            Some(s) => v.extend_from_slice(s),
+            None => v.extend(row.iter().cloned()),
+        }
+    }
     Array2::from_shape_vec(shape, v).map_err(|e| Error::Shape(e.to_string()))
 }
 
@@ -695,26 +738,43 @@ impl<T: Pixel> Reducer<T> {
         } else {
             Vec::new()
         };
-        self.planes
-            .for_each_band(&self.bbox, self.n_threads, |band| {
-                for (k, cell) in cells.iter().enumerate() {
-                    let Some(o) = band.overlap(&cell.bbox) else {
-                        continue;
-                    };
-                    match op {
-                        ReduceOp::Copy => stitch::copy(band, cell, &o),
-                        ReduceOp::Owner => stitch::owner(band, cell, &o, &geoms[k]),
-                        ReduceOp::Sum | ReduceOp::Average => accumulate::sum(band, cell, &o),
-                        ReduceOp::Weighted => {
-                            accumulate::weighted(&params, band, cell, &o, &geoms[k], &wxs[k]);
+        // A small batch is stitched in the calling thread: handing it to the
+        // pool costs more than the work (same bits either way).
+        let pixels: usize = cells.iter().map(|c| c.image.len()).sum();
+        let n_threads = if pixels < band::MIN_PARALLEL_PIXELS {
+            1
+        } else {
+            self.n_threads
+        };
+        self.planes.for_each_band(&self.bbox, n_threads, |band| {
+            for (k, cell) in cells.iter().enumerate() {
+                let Some(o) = band.overlap(&cell.bbox) else {
+                    continue;
+                };
+                match op {
+                    ReduceOp::Copy => {
+                        if T::INTEGER || !rows::copy(band, cell, &o) {
+                            stitch::copy(band, cell, &o);
                         }
-                        ReduceOp::Max => extremum::apply(true, band, cell, &o),
-                        ReduceOp::Min => extremum::apply(false, band, cell, &o),
-                        ReduceOp::Mesh => {}
                     }
+                    ReduceOp::Owner => stitch::owner(band, cell, &o, &geoms[k]),
+                    ReduceOp::Sum | ReduceOp::Average => {
+                        if T::INTEGER || !rows::sum(band, cell, &o) {
+                            accumulate::sum(band, cell, &o);
+                        }
+                    }
+                    ReduceOp::Weighted => {
+                        accumulate::weighted(&params, band, cell, &o, &geoms[k], &wxs[k]);
+                    }
+                    ReduceOp::Max => extremum::apply(true, band, cell, &o),
+                    ReduceOp::Min => extremum::apply(false, band, cell, &o),
+                    ReduceOp::Mesh => {}
+                }
+                if !rows::or_mask(band, cell, &o) {
                     or_mask(band, cell, &o);
                 }
-            })?;
+            }
+        })?;
         Ok(())
     }
 
@@ -854,6 +914,7 @@ fn finish_band<T: Pixel>(
             .collect()
     });
     let mut fails: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut bad = vec![0u8; w];
     let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
     let mut reached: Vec<bool> = Vec::new();
     for r in 0..h {
@@ -880,6 +941,15 @@ fn finish_band<T: Pixel>(
             .as_mut()
             .map(|m| &mut m.as_slice_mut().expect(CONTIGUOUS)[..w]);
         let cnt = band.count.as_ref().map(|c| c.row(r));
+        if fails.is_empty() && !T::INTEGER {
+            // The vectorised row kernels (floats; every operation but `weighted`).
+            let cnt = cnt.as_ref().map(|c| c.as_slice().expect(CONTIGUOUS));
+            if let Some(u) = rows::settle_row(op, img, var.as_deref_mut(), cnt, &mut bad, &mut st) {
+                st.n_uncovered += u;
+                st.n_bad += rows::flag_row(mask.as_deref_mut(), &bad[..w], bad_bits);
+                continue;
+            }
+        }
         let aux = band.aux.as_ref().map(|a| a.row(r));
         let wide = band.wide.as_ref().map(|a| a.row(r));
         for c in 0..w {
