@@ -87,6 +87,8 @@ ALLOWED: tuple[Allowed, ...] = (
                 "_mask",
                 "_variance",
                 "_box_key",
+                # MaskedImage's constructor from ready planes (no checks, no copy).
+                "_from_planes",
             }
         ),
         reason=(

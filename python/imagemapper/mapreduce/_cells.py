@@ -94,12 +94,13 @@ class CopyOnWriteSource:
         # input view (as LSST's views share it): PSF, WCS, the view's own
         # copy of the metadata, the photometric calibration.
         common = {
-            "_psf": readOnlyInput._psf,
-            "_wcs": readOnlyInput._wcs,
-            "_metadata": readOnlyInput._metadata,
+            "_psf": readOnlyInput.getPsf(),
+            "_wcs": readOnlyInput.getWcs(),
+            "_metadata": readOnlyInput.getMetadata(),
         }
-        if readOnlyInput._photoCalib is not None:
-            common["_photoCalib"] = readOnlyInput._photoCalib
+        photoCalib = readOnlyInput.getPhotoCalib()
+        if photoCalib is not None:
+            common["_photoCalib"] = photoCalib
         self.common = common
 
     def pair(self, box0: Box2I, box1: Box2I) -> tuple[Exposure, Exposure]:

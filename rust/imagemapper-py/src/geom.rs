@@ -1,6 +1,10 @@
 //! Python classes `Point2I`, `Point2D`, `Extent2I`, `Box2I`: newtypes over the
 //! core geometry with the `lsst.geom` Python API (camelCase methods, in-place
 //! `grow`/`shift`/`clip`/`include` on `Box2I`), pickling and numpy slices.
+//!
+//! Long module: the four `lsst.geom` classes convert into one another
+//! (`PointLike`, `ExtentLike`) and share their index and overflow checks; it is
+//! a few lines over the limit.
 
 use imagemapper_core::geom as core;
 use pyo3::basic::CompareOp;

@@ -4,6 +4,11 @@
 //! made; the checks every cell result needs (box inside the exposure, plane
 //! shapes, dtypes) run here, in Rust, for a whole batch, and their errors
 //! name the cell. The GIL is released while the core works.
+//!
+//! Long module: the `Reducer` pyclass is one binding whose pixel-type dispatch,
+//! batch checks and conversions to and from numpy belong together; splitting
+//! them would make the checks that name a cell live apart from the code that
+//! reads the cell.
 
 use std::sync::Arc;
 

@@ -44,6 +44,12 @@
 //! no `weighted`; a pixel no cell reached is 0 (flagged and counted as
 //! uncovered), `sum` wraps around in the pixel type and `average` is the
 //! exact quotient rounded half to even.
+//!
+//! Long module: the `Pixel` trait, the operation and parameter types and the
+//! one stateful `Reducer` (its planes, weights, coverage and the add/finish
+//! paths shared by every pixel type) are one unit that every family module
+//! uses; the per-family kernels, the band driver, the row kernels and the tests
+//! already live in their own modules.
 
 mod accumulate;
 pub mod band;
