@@ -395,6 +395,14 @@ pub fn alloc<A: Clone>(shape: (usize, usize), value: A, what: &str) -> Result<Ar
         .0
         .checked_mul(shape.1)
         .ok_or_else(|| Error::Memory(format!("{what} of {shape:?} pixels is too large")))?;
+    let mut v = reserve_plane::<A>(shape, n, what)?;
+    v.resize(n, value);
+    Array2::from_shape_vec(shape, v).map_err(|e| Error::Shape(e.to_string()))
+}
+
+/// An empty buffer with room for the `n` pixels of a `what` plane of
+/// `shape`, on huge pages when large; [`Error::Memory`] when it cannot be had.
+fn reserve_plane<A>(shape: (usize, usize), n: usize, what: &str) -> Result<Vec<A>> {
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| {
         Error::Memory(format!(
@@ -405,8 +413,7 @@ pub fn alloc<A: Clone>(shape: (usize, usize), value: A, what: &str) -> Result<Ar
         ))
     })?;
     memory::advise_huge_pages(&mut v);
-    v.resize(n, value);
-    Array2::from_shape_vec(shape, v).map_err(|e| Error::Shape(e.to_string()))
+    Ok(v)
 }
 
 /// A copy of `plane` in a new C-order array, allocated as [`alloc`]
@@ -414,16 +421,7 @@ pub fn alloc<A: Clone>(shape: (usize, usize), value: A, what: &str) -> Result<Ar
 pub fn copy_plane<A: Clone>(plane: ArrayView2<'_, A>, what: &str) -> Result<Array2<A>> {
     let shape = plane.dim();
     let n = plane.len();
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| {
-        Error::Memory(format!(
-            "cannot allocate the {what} plane of {} x {} pixels ({} bytes)",
-            shape.0,
-            shape.1,
-            n.saturating_mul(std::mem::size_of::<A>())
-        ))
-    })?;
-    memory::advise_huge_pages(&mut v);
+    let mut v = reserve_plane::<A>(shape, n, what)?;
     for row in plane.rows() {
         match row.to_slice() {
             Some(s) => v.extend_from_slice(s),
