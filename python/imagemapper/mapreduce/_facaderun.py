@@ -220,13 +220,14 @@ def _probe(
     region = readRegion(grid, [0])
     shape = (region[0].stop - region[0].start, region[1].stop - region[1].start)
     origin = (region[0].start, region[1].start)
-    stand = [np.zeros((*a.shape[:-2], *shape), a.dtype) for a in darrays]
+
+    def runOn(arrays: list[np.ndarray]) -> np.ndarray:
+        mapper = CellMapper(func, arrays, origin, grid, imageAxes, "array", constant)
+        return mapper.run(Frame(grid.boxes0[0]), None, grid.full)
+
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            mapper = CellMapper(func, stand, origin, grid, imageAxes, "array", constant)
-            return mapper.run(Frame(grid.boxes0[0]), None, grid.full)
+            return runOn([np.zeros((*a.shape[:-2], *shape), a.dtype) for a in darrays])
     except Exception:
-        sample = [a[..., region[0], region[1]].compute() for a in darrays]
-        mapper = CellMapper(func, sample, origin, grid, imageAxes, "array", constant)
-        return mapper.run(Frame(grid.boxes0[0]), None, grid.full)
+        return runOn([a[..., region[0], region[1]].compute() for a in darrays])
