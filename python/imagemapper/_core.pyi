@@ -376,10 +376,14 @@ class Reducer:
         image: npt.NDArray[Any],
         mask: npt.NDArray[Any] | None,
         variance: npt.NDArray[Any] | None,
+        origin: tuple[int, int] | None = None,
     ) -> None:
         """Stitch equal-shape cells given as stacks of shape ``(n, h, w)``
         (cell ``k`` is ``indices[k]`` over ``bboxes[k]``), with the checks and
-        messages of `add`."""
+        messages of `add`. A plane given as a 2-D array instead is the plane
+        the cells were cut from, whose pixel ``[0, 0]`` is at ``origin``
+        ``(x0, y0)`` (parent coordinates): each cell reads its box from it,
+        so a plane the mapper left untouched needs no stack."""
     def add_failed(self, boxes: Sequence[Box2I]) -> None:
         """Record cells whose mapper failed: `finish` flags every output pixel
         in their boxes."""

@@ -114,3 +114,100 @@ def test_cell_batch_checks_its_shapes():
     box = im.Box2I(im.Point2I(0, 0), im.Extent2I(2, 2))
     with pytest.raises(ValueError, match=r"image has shape \(3, 2, 2\); expected \(2, height"):
         im.CellBatch([box, box], np.zeros((3, 2, 2)), None, np.zeros((2, 2, 2)))
+
+
+class ImageOnlyBatchMapper(im.ImageMapper):
+    """LSST's AddAmountImageMapper per cell, and batched in place: only the
+    image stack is read and written; mask and variance are left alone."""
+
+    _DefaultName = "imageOnly"
+    batchSize = 9
+    seen: list = []
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        out = subExposure.clone()
+        out.image.array[...] += np.float32(3.5)
+        return im.Struct(subExposure=out)
+
+    def runBatch(self, subExposures, expandedSubExposures, fullBBox, **kwargs):
+        subExposures.image += np.float32(3.5)
+        type(self).seen.append(subExposures)
+        return subExposures
+
+
+class ImageOnlyRunOnly(ImageOnlyBatchMapper):
+    runBatch = None  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("op", ["average", "copy", "sum", "weighted", "owner", "max", "min"])
+def test_planes_the_batch_mapper_left_alone_are_stitched_from_the_input(op):
+    exp = makeExposure()
+    before = exp.clone()
+    ImageOnlyBatchMapper.seen = []
+    got = im.ImageMapReduceTask(config(ImageOnlyBatchMapper, op)).run(exp).exposure
+    ref = im.ImageMapReduceTask(config(ImageOnlyRunOnly, op)).run(exp).exposure
+    assertExposuresEqual(got, ref)
+    assertExposuresEqual(exp, before)  # the input is not modified
+    # Only the image stacks were ever gathered: mask and variance were read
+    # from the input's planes by the reducer.
+    assert ImageOnlyBatchMapper.seen
+    assert all(set(b._planes) == {"image"} for b in ImageOnlyBatchMapper.seen)
+
+
+def _cellsOf(shape, n, rng, h=6, w=5):
+    ys = rng.integers(0, shape[0] - h + 1, n)
+    xs = rng.integers(0, shape[1] - w + 1, n)
+    return ys, xs, h, w
+
+
+@pytest.mark.parametrize("op", ["average", "copy", "sum", "weighted", "owner", "max", "min"])
+def test_core_add_batch_reads_a_source_plane_as_its_stack(op):
+    from imagemapper import _core
+
+    rng = np.random.default_rng(11)
+    x0, y0 = 7, -3
+    image = rng.normal(size=(30, 40)).astype(np.float32)
+    mask = rng.integers(0, 4, size=(30, 40)).astype(np.int32)
+    variance = rng.uniform(1, 2, size=(30, 40)).astype(np.float32)
+    full = im.Box2I(im.Point2I(x0, y0), im.Extent2I(40, 30))
+    ys, xs, h, w = _cellsOf(image.shape, 25, rng)
+    boxes = [im.Box2I(im.Point2I(x0 + x, y0 + y), im.Extent2I(w, h)) for y, x in zip(ys, xs)]
+    # The stacks, cut by numpy slicing: the independent reference.
+    stack = {
+        name: np.stack([p[y : y + h, x : x + w] for y, x in zip(ys, xs)])
+        for name, p in (("image", image), ("mask", mask), ("variance", variance))
+    }
+    outs = []
+    for planes, origin in (
+        ((stack["image"] * 2, stack["mask"], stack["variance"]), None),
+        ((stack["image"] * 2, mask, variance), (x0, y0)),  # mask, variance from the source
+    ):
+        r = _core.Reducer(op, full, np.float32, mask=np.zeros((30, 40), np.int32), grid=boxes)
+        r.add_batch(list(range(len(boxes))), boxes, *planes, origin)
+        r.finish(1)
+        outs.append(r.take())
+    for a, b in zip(*outs):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+def test_core_add_batch_source_plane_errors_name_the_cell():
+    from imagemapper import _core
+
+    full = im.Box2I(im.Point2I(0, 0), im.Extent2I(10, 10))
+    boxes = [
+        im.Box2I(im.Point2I(0, 0), im.Extent2I(4, 4)),
+        im.Box2I(im.Point2I(8, 8), im.Extent2I(4, 4)),
+    ]
+    src = np.zeros((10, 10), np.float32)
+    stack = np.zeros((2, 4, 4), np.float32)
+    r = _core.Reducer("copy", full, np.float32, mask=np.zeros((10, 10), np.int32))
+    with pytest.raises(ValueError, match=r"batch variance is a 2-D plane .* no origin"):
+        r.add_batch([0, 1], boxes, stack, None, src)
+    small = np.zeros((10, 10), np.float32)
+    with pytest.raises(
+        ValueError,
+        match=r"batch image: cell 1 covers .* not inside the source plane of shape "
+        r"\(10, 10\) at origin \(0, 0\)",
+    ):
+        r.add_batch([0, 1], boxes, small, None, None, (0, 0))

@@ -146,6 +146,24 @@ def gather(exposure: Exposure, boxes: Sequence[Box2I]) -> CellBatch:
     return CellBatch._gathered(exposure, boxes)
 
 
+def stitchPlanes(batch: CellBatch) -> tuple[Any, Any, Any, tuple[int, int] | None]:
+    """The planes of a batch of results to stitch, ``(image, mask, variance,
+    origin)``: each a stack, or, where the batch was gathered from an
+    exposure and the plane was never read or replaced, that exposure's whole
+    plane, with ``origin`` its corner (the reducer reads each cell's box
+    from it: no stack is gathered for a plane the mapper left alone)."""
+    if batch._source is None:
+        return batch.image, batch.mask, batch.variance, None
+    exposure = batch._source[0]
+    mi = exposure.maskedImage
+    image, mask, variance = (
+        batch._planes[name] if name in batch._planes else getattr(mi, "_" + name)._array
+        for name in ("image", "mask", "variance")
+    )
+    full = exposure.getBBox()
+    return image, mask, variance, (full.getMinX(), full.getMinY())
+
+
 def batchSize(mapper: Any) -> int:
     n = getattr(mapper, "batchSize", DEFAULT_BATCH_SIZE)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:

@@ -26,6 +26,7 @@ from ..image import Exposure, Image, Mask
 from ..image.psf import CoaddPsf
 from ..task import Struct, Task
 from ..task._configfields import RangeField
+from ._batch import stitchPlanes
 
 #: Reduce operations that build a new exposure from the per-cell results
 #: (streamed through the Rust reducer, cell batch by cell batch). The names
@@ -384,7 +385,8 @@ class Stitcher:
         if self.core is None:
             raise ValueError("reduceOperation='mesh' reduces per-cell scalars, not batches")
         indices = list(indices)
-        self.core.add_batch(indices, batch.bboxes, batch.image, batch.mask, batch.variance)
+        image, mask, variance, origin = stitchPlanes(batch)
+        self.core.add_batch(indices, batch.bboxes, image, mask, variance, origin)
         self.nCells += len(indices)
         if self.wantPsf:
             psf = self.exposure.getPsf() if self.exposure is not None else None

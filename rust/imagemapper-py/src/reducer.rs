@@ -506,6 +506,101 @@ fn add_cells<T: Pixel + Element>(
 
 /// Check a batch (with the messages users rely on) and stitch it; `cells`
 /// give the indices and boxes, `planes` the arrays.
+/// One plane of a batch (`Reducer.add_batch`): a stack `(n, h, w)`, or
+/// the 2-D plane the cells were cut from.
+enum BatchPlane<'py, T: Element> {
+    Stack(HeldN<'py, T, Ix3>, &'static str),
+    Source(Held<'py, T>, &'static str),
+}
+
+type Hold<'py, T, D> = fn(&Bound<'py, PyAny>, &dyn Fn() -> String) -> PyResult<HeldN<'py, T, D>>;
+
+impl<'py, T: Element> BatchPlane<'py, T> {
+    fn hold(
+        a: &Bound<'py, PyAny>,
+        name: &'static str,
+        hold2: Hold<'py, T, Ix2>,
+        hold3: Hold<'py, T, Ix3>,
+    ) -> PyResult<Self> {
+        let ndim: usize = a.getattr("ndim").and_then(|d| d.extract()).unwrap_or(3);
+        Ok(if ndim == 2 {
+            Self::Source(hold2(a, &|| format!("batch {name} source plane"))?, name)
+        } else {
+            Self::Stack(hold3(a, &|| format!("batch {name}"))?, name)
+        })
+    }
+
+    /// A stack holds `n` cells; a source plane needs an origin.
+    fn check(&self, n: usize, origin: Option<(i32, i32)>) -> PyResult<()> {
+        match self {
+            Self::Stack(s, name) => {
+                let d = s.view().dim();
+                if d.0 != n {
+                    return Err(PyValueError::new_err(format!(
+                        "batch {name} holds {} cells but {n} cells were given; expected shape \
+                         ({n}, height, width)",
+                        d.0
+                    )));
+                }
+            }
+            Self::Source(_, name) if origin.is_none() => {
+                return Err(PyValueError::new_err(format!(
+                    "batch {name} is a 2-D plane (the plane the cells were cut from) but no \
+                     origin was given; expected origin=(x0, y0) of its pixel [0, 0]"
+                )));
+            }
+            Self::Source(..) => {}
+        }
+        Ok(())
+    }
+
+    fn view(&self) -> BatchView<'_, T> {
+        match self {
+            Self::Stack(s, _) => BatchView::Stack(s.view()),
+            Self::Source(p, name) => BatchView::Source(p.view(), name),
+        }
+    }
+}
+
+enum BatchView<'a, T> {
+    Stack(ArrayView<'a, T, Ix3>),
+    Source(ndarray::ArrayView2<'a, T>, &'static str),
+}
+
+impl<'a, T> BatchView<'a, T> {
+    /// Cell `k`'s plane: its layer of the stack, or its box of the source
+    /// plane (which must hold it).
+    fn layer<U: Element>(
+        &self,
+        k: usize,
+        cell: &Cell<'_, U>,
+        (x0, y0): (i32, i32),
+    ) -> PyResult<ndarray::ArrayView2<'a, T>> {
+        match self {
+            Self::Stack(s) => Ok((*s).index_axis_move(Axis(0), k)),
+            Self::Source(p, name) => {
+                let b = cell.bbox;
+                let (rows, cols) = p.dim();
+                let y = i64::from(b.min_y()) - i64::from(y0);
+                let x = i64::from(b.min_x()) - i64::from(x0);
+                let (h, w) = (i64::from(b.height().max(0)), i64::from(b.width().max(0)));
+                if y < 0 || x < 0 || y + h > rows as i64 || x + w > cols as i64 {
+                    return Err(PyValueError::new_err(format!(
+                        "batch {name}: cell {} covers {}, which is not inside the source plane \
+                         of shape ({rows}, {cols}) at origin ({x0}, {y0})",
+                        cell.index,
+                        repr(&b)
+                    )));
+                }
+                // In range (checked above), so the casts are exact.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let (y, x, h, w) = (y as usize, x as usize, h as usize, w as usize);
+                Ok((*p).slice_move(ndarray::s![y..y + h, x..x + w]))
+            }
+        }
+    }
+}
+
 fn add_views<T: Pixel + Element>(
     py: Python<'_>,
     r: &mut CoreReducer<T>,
@@ -792,8 +887,12 @@ impl PyReducer {
 
     /// Stitch equal-shape cells given as stacks of shape ``(n, h, w)``
     /// (cell ``k`` is ``indices[k]`` over ``bboxes[k]``), with the checks and
-    /// messages of `add`.
-    #[pyo3(signature = (indices, bboxes, image, mask, variance))]
+    /// messages of `add`. A plane given as a 2-D array instead is the plane
+    /// the cells were cut from, whose pixel ``[0, 0]`` is at ``origin``
+    /// ``(x0, y0)`` (parent coordinates): each cell reads its box from it,
+    /// so a plane the mapper left untouched needs no stack.
+    #[pyo3(signature = (indices, bboxes, image, mask, variance, origin=None))]
+    #[allow(clippy::too_many_arguments)]
     fn add_batch(
         &mut self,
         py: Python<'_>,
@@ -802,6 +901,7 @@ impl PyReducer {
         image: &Bound<'_, PyAny>,
         mask: Option<&Bound<'_, PyAny>>,
         variance: Option<&Bound<'_, PyAny>>,
+        origin: Option<(i32, i32)>,
     ) -> PyResult<()> {
         if indices.len() != bboxes.len() {
             return Err(PyValueError::new_err(format!(
@@ -810,30 +910,21 @@ impl PyReducer {
                 bboxes.len()
             )));
         }
+        let n = indices.len();
         dispatch!(self.inner_mut()?, r, T => {
-            let img = <T>::hold_n::<Ix3>(image, &|| "batch image".to_string())?;
+            let img = BatchPlane::hold(image, "image", <T>::hold_n::<Ix2>, <T>::hold_n::<Ix3>)?;
             let msk = mask
-                .map(|m| hold_mask_n::<Ix3>(m, &|| "batch mask".to_string()))
+                .map(|m| BatchPlane::hold(m, "mask", hold_mask_n::<Ix2>, hold_mask_n::<Ix3>))
                 .transpose()?;
             let var = variance
-                .map(|v| <T>::hold_n::<Ix3>(v, &|| "batch variance".to_string()))
+                .map(|v| BatchPlane::hold(v, "variance", <T>::hold_n::<Ix2>, <T>::hold_n::<Ix3>))
                 .transpose()?;
-            let n = indices.len();
-            let stacks = [
-                ("image", Some(img.view().dim())),
-                ("mask", msk.as_ref().map(|m| m.view().dim())),
-                ("variance", var.as_ref().map(|v| v.view().dim())),
-            ];
-            for (name, dim) in stacks {
-                if let Some(d) = dim {
-                    if d.0 != n {
-                        return Err(PyValueError::new_err(format!(
-                            "batch {name} holds {} cells but {n} cells were given; expected \
-                             shape ({n}, height, width)",
-                            d.0
-                        )));
-                    }
-                }
+            img.check(n, origin)?;
+            if let Some(m) = &msk {
+                m.check(n, origin)?;
+            }
+            if let Some(v) = &var {
+                v.check(n, origin)?;
             }
             if n == 0 {
                 return Ok(());
@@ -849,19 +940,22 @@ impl PyReducer {
                     variance: None,
                 })
                 .collect();
-            // Views of each layer of the stacks (no copy).
-            let iv = img.view();
-            let mv = msk.as_ref().map(HeldN::view);
-            let vv = var.as_ref().map(HeldN::view);
-            let views: Vec<Planes2<'_, T>> = (0..n)
-                .map(|k| {
-                    (
-                        iv.index_axis(Axis(0), k),
-                        mv.as_ref().map(|m| m.index_axis(Axis(0), k)),
-                        vv.as_ref().map(|v| v.index_axis(Axis(0), k)),
-                    )
+            // Views of each cell's layer of the stacks or box of the source
+            // planes (no copy).
+            let (iv, mv, vv) = (img.view(), msk.as_ref().map(BatchPlane::view),
+                                var.as_ref().map(BatchPlane::view));
+            let origin = origin.unwrap_or((0, 0));
+            let views = cells
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    Ok((
+                        iv.layer(k, c, origin)?,
+                        mv.as_ref().map(|m| m.layer(k, c, origin)).transpose()?,
+                        vv.as_ref().map(|v| v.layer(k, c, origin)).transpose()?,
+                    ))
                 })
-                .collect();
+                .collect::<PyResult<Vec<Planes2<'_, T>>>>()?;
             add_views(py, r, &cells, &views)
         })
     }
