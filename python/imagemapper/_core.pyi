@@ -15,6 +15,7 @@ __all__ = [
     "Reducer",
     "__version__",
     "_panic_for_tests",
+    "cell_slices",
     "generate_grid",
     "map_reduce_gaussian",
     "mesh_bilinear",
@@ -239,6 +240,15 @@ class Box2I:
     def __deepcopy__(self, memo: Any) -> Box2I: ...
 
 def _panic_for_tests(message: str) -> None: ...
+def cell_slices(
+    parent: Box2I, boxes0: Sequence[Box2I], boxes1: Sequence[Box2I]
+) -> list[tuple[slice, slice, slice, slice] | None]:
+    """The numpy slices of a chunk of cells inside the array of ``parent``, in
+    one call: for each ``(box0, box1)`` (a cell and its expanded cell), the
+    tuple ``(slice_y1, slice_x1, slice_y0, slice_x0)`` of the expanded cell
+    and the cell, or ``None`` where ``box1`` is not inside ``parent`` or
+    ``box0`` not inside ``box1`` (the caller reports that cell)."""
+
 def generate_grid(
     bbox: Box2I,
     *,

@@ -11,6 +11,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+import imagemapper as im
 from imagemapper import _core
 
 Box = tuple[int, int, int, int]  # (minX, minY, maxX, maxY), inclusive
@@ -350,3 +351,44 @@ def test_empty_centroid_lists_generate_the_grid() -> None:
     a = _grid(centroids_x=[], centroids_y=[])
     assert a == _grid()
     assert len(a[0]) > 0
+
+
+def test_cell_slices_of_a_chunk_equal_each_box_slices():
+    # The one-call slices of a chunk against Box2I.slices per box (the
+    # per-cell path), with cells outside the parent and cells not inside
+    # their expanded cell mixed in: those are None.
+    from imagemapper import _core
+    from imagemapper.mapreduce._cells import CopyOnWriteSource
+
+    rng = np.random.default_rng(3)
+    parent = im.Box2I(im.Point2I(-5, 7), im.Extent2I(60, 40))
+    boxes0, boxes1, expected = [], [], []
+    for _ in range(300):
+        x, y = int(rng.integers(-8, 45)), int(rng.integers(4, 40))
+        w, h = (int(v) for v in rng.integers(5, 15, 2))
+        b1 = im.Box2I(im.Point2I(x, y), im.Extent2I(w, h))
+        dx, dy = (int(v) for v in rng.integers(-1, 3, 2))
+        b0 = im.Box2I(im.Point2I(x + dx, y + dy), im.Extent2I(max(1, w - 4), max(1, h - 4)))
+        boxes0.append(b0)
+        boxes1.append(b1)
+        if parent.contains(b1) and b1.contains(b0):
+            expected.append((*b1.slices(parent), *b0.slices(parent)))
+        else:
+            expected.append(None)
+    assert 50 < sum(e is None for e in expected) < 250
+    assert _core.cell_slices(parent, boxes0, boxes1) == expected
+    with pytest.raises(ValueError, match="2 cells but 1 expanded cells"):
+        _core.cell_slices(parent, boxes0[:2], boxes1[:1])
+    # Through the cells' source: anything that is not a box leaves each
+    # cell to report itself.
+    exp = im.Exposure.fromArrays(
+        np.zeros((40, 60), np.float32), np.zeros((40, 60), np.int32),
+        np.ones((40, 60), np.float32), xy0=(-5, 7),
+    )  # fmt: skip
+    src = CopyOnWriteSource(im.Exposure(exp, parent, writeable=False))
+    chunk = [(i, b0, b1) for i, (b0, b1) in enumerate(zip(boxes0, boxes1))]
+    assert src.slicesOf(chunk) == expected
+    assert src.slicesOf([(0, "not a box", boxes1[0])]) == [None]
+    bad = next(i for i, e in enumerate(expected) if e is None)
+    with pytest.raises(ValueError, match="is not contained in the Exposure's bbox"):
+        src.pair(boxes0[bad], boxes1[bad], None)

@@ -477,3 +477,91 @@ def test_ctrl_c_stops_promptly_and_leaves_no_worker(tmp_path, backend, testsDir)
         except ProcessLookupError:
             pass
     assert not alive, f"worker processes still running: {alive}"
+
+
+class BadThenFailingMapper(im.ImageMapper):
+    """Adds 1; returns a result without an exposure on the cell whose box
+    starts at ``badAt`` and raises on the ones that start at ``failAt``."""
+
+    _DefaultName = "badThenFailing"
+    badAt: tuple[int, int] = (0, 0)
+    failAt: frozenset = frozenset()
+
+    def run(self, subExposure, expandedSubExposure, fullBBox, **kwargs):
+        b = subExposure.getBBox()
+        if (b.getMinX(), b.getMinY()) == self.badAt:
+            return im.Struct(subExposure="not an exposure")
+        if (b.getMinX(), b.getMinY()) in self.failAt:
+            raise ZeroDivisionError("planted failure")
+        out = subExposure.clone()
+        out.maskedImage += 1.0
+        return im.Struct(subExposure=out)
+
+
+@pytest.mark.parametrize("backend", ["serial", "threads"])
+def test_errors_come_in_cell_order_while_the_stitch_runs_behind(backend):
+    # Serial runs stitch chunk k while mapping chunk k + 1: a bad result in an
+    # early chunk must still be the error raised, not the mapper failure of a
+    # later chunk that was mapped meanwhile (the threads backend, which
+    # stitches in the caller's thread, is the reference).
+    exposure = makeExposure(160, 160)
+    task = im.ImageMapReduceTask(makeConfig(BadThenFailingMapper))
+    task._generateGrid(exposure)
+    # Cell 0 is bad; every cell after the first chunk fails (the next chunk
+    # is mapped while the first is stitched).
+    from imagemapper.mapreduce._executors import chooseChunkSize
+
+    size = chooseChunkSize(len(task.boxes0), 1)
+    first = task.boxes0[0]
+    Mapper = type(
+        "M", (BadThenFailingMapper,),
+        {"badAt": (first.getMinX(), first.getMinY()),
+         "failAt": frozenset((b.getMinX(), b.getMinY()) for b in task.boxes0[size:])},
+    )  # fmt: skip
+    config = makeConfig(Mapper, backend=backend, numWorkers=1)
+    with pytest.raises(TypeError, match=r"cell 0\b") as info:
+        im.ImageMapReduceTask(config).run(exposure)
+    assert not isinstance(info.value, im.MapperError)
+    # Without the bad cell, the later failure is what is raised.
+    Mapper.badAt = (-1, -1)
+    with pytest.raises(im.MapperError, match="planted"):
+        im.ImageMapReduceTask(config).run(exposure)
+
+
+def test_stitch_behind_runs_calls_in_order_on_one_thread_and_raises_in_order():
+    import threading
+
+    from imagemapper.mapreduce._executors import StitchBehind
+
+    seen = []
+
+    def record(k):
+        seen.append((k, threading.current_thread().name))
+
+    def fail(k):
+        raise KeyError(k)
+
+    with StitchBehind(True) as behind:
+        for k in range(20):
+            behind.call(record, k)
+    assert [k for k, _ in seen] == list(range(20))
+    names = {n for _, n in seen}
+    assert len(names) == 1 and names != {threading.current_thread().name}
+    # An error surfaces at the next call (before it runs) or at the exit.
+    seen.clear()
+    with pytest.raises(KeyError, match="3"), StitchBehind(True) as behind:
+        behind.call(fail, 3)
+        behind.call(record, 4)
+    assert seen == []
+    with pytest.raises(KeyError, match="5"), StitchBehind(True) as behind:
+        behind.call(fail, 5)
+    # An error of the caller wins; the pending call is waited for, its own
+    # error dropped.
+    with pytest.raises(RuntimeError, match="caller"), StitchBehind(True) as behind:
+        behind.call(fail, 6)
+        raise RuntimeError("caller")
+    # Not enabled: the calls run at once in the caller's thread.
+    seen.clear()
+    with StitchBehind(False) as behind:
+        behind.call(record, 7)
+        assert seen == [(7, threading.current_thread().name)]

@@ -35,10 +35,12 @@ from __future__ import annotations
 
 __all__ = ["CopyOnWriteSource", "copyOnWriteCells"]
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .._core import Box2I
 from ..image import Exposure, MaskedImage
 from ..image._image import ImageBase
@@ -103,14 +105,46 @@ class CopyOnWriteSource:
             common["_photoCalib"] = photoCalib
         self.common = common
 
-    def pair(self, box0: Box2I, box1: Box2I) -> tuple[Exposure, Exposure]:
+    def slicesOf(self, chunk: Sequence[tuple[int, Box2I, Box2I]]) -> list[Any]:
+        """The slices of every cell of a chunk of ``(index, box0, box1)``,
+        in one call (`pair`'s ``where``); None for a cell whose boxes are not
+        valid (`pair` then says why)."""
+        try:
+            return _core.cell_slices(self.bbox, [c[1] for c in chunk], [c[2] for c in chunk])
+        except (TypeError, ValueError):  # not boxes: each cell reports itself
+            return [None] * len(chunk)
+
+    def pair(
+        self, box0: Box2I, box1: Box2I, where: tuple[slice, slice, slice, slice] | None = None
+    ) -> tuple[Exposure, Exposure]:
         """The ``(subExposure, expandedSubExposure)`` pair of one cell.
+
+        ``where``: the cell's slices from `slicesOf`, when known.
 
         Raises
         ------
         ValueError
             When ``box1`` is not inside the input or ``box0`` not inside ``box1``.
         """
+        if where is not None:
+            sy1, sx1, sy0, sx0 = where
+        else:
+            sy1, sx1, sy0, sx0 = self._slices(box0, box1)
+        fam = _Family(self, sy1, sx1, sy0, sx0)
+        lazy: Any = self.lazy
+        sub = lazy.__new__(lazy)
+        d = sub.__dict__
+        d.update(self.common)
+        d["_cellFamily"] = fam
+        d["_cellSub"] = True
+        expanded = lazy.__new__(lazy)
+        d = expanded.__dict__
+        d.update(self.common)
+        d["_cellFamily"] = fam
+        d["_cellSub"] = False
+        return sub, expanded
+
+    def _slices(self, box0: Box2I, box1: Box2I) -> tuple[slice, slice, slice, slice]:
         bbox = self.bbox
         try:
             sy1, sx1 = box1.slices(bbox)
@@ -127,19 +161,7 @@ class CopyOnWriteSource:
             and sx0.stop <= sx1.stop
         ):
             raise ValueError(f"bbox {box0!r} is not contained in the Exposure's bbox {box1!r}")
-        fam = _Family(self, sy1, sx1, sy0, sx0)
-        lazy: Any = self.lazy
-        sub = lazy.__new__(lazy)
-        d = sub.__dict__
-        d.update(self.common)
-        d["_cellFamily"] = fam
-        d["_cellSub"] = True
-        expanded = lazy.__new__(lazy)
-        d = expanded.__dict__
-        d.update(self.common)
-        d["_cellFamily"] = fam
-        d["_cellSub"] = False
-        return sub, expanded
+        return sy1, sx1, sy0, sx0
 
 
 class _Family:

@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = [
     "CellFailure",
     "MapperError",
+    "StitchBehind",
     "WorkerStartError",
     "driveChunks",
     "iterOrderedResults",
@@ -23,6 +24,7 @@ __all__ = [
     "workerMappers",
 ]
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -30,6 +32,7 @@ import pickle
 import sys
 import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -48,6 +51,55 @@ _log = logging.getLogger(__name__)
 Cell = tuple[int, Box2I, Box2I]
 #: One processed cell: (index, ok, result or CellFailure).
 Outcome = tuple[int, bool, Any]
+
+
+class StitchBehind:
+    """Runs calls one at a time, in the order given, on one background
+    thread while the caller goes on: the serial driver stitches chunk ``k``
+    there while it maps chunk ``k + 1`` (the Rust reducer releases the GIL),
+    so the stitch no longer adds to the mapper's time on a machine with a
+    core to spare. At most one call is pending: `call` first waits for the
+    previous one and raises its error, so errors come in cell order and the
+    results held are those of two chunks, as before.
+
+    Not ``enabled``: every call runs at once in the caller's thread. Used as
+    a context manager: a normal exit waits for the last call (and raises
+    its error); an exit on an error waits for it too (it may not outlive
+    the run) and keeps the error that is already on its way.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="imagemapper-stitch") if enabled else None
+        )
+        self._pending: Future | None = None
+
+    def wait(self) -> None:
+        """Wait for the pending call; raise its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.wait()
+        if self._pool is None:
+            fn(*args)
+        else:
+            self._pending = self._pool.submit(fn, *args)
+
+    def __enter__(self) -> StitchBehind:
+        return self
+
+    def __exit__(self, excType: Any, exc: Any, tb: Any) -> None:
+        try:
+            if excType is None:
+                self.wait()
+            else:
+                with contextlib.suppress(BaseException):
+                    self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 class MapperError(RuntimeError):
@@ -139,8 +191,9 @@ def runChunk(
         # when the mapper asks to write it.
         exposure = Exposure(exposure, fullBBox, writeable=False)
     cows = None
+    where: list[Any] = []
     out: list[Outcome] = []
-    for index, box0, box1 in chunk:
+    for k, (index, box0, box1) in enumerate(chunk):
         try:
             if hasattr(exposure, "readExposure"):
                 # A lazy source (out-of-core input): read only the expanded
@@ -160,9 +213,10 @@ def runChunk(
                 sub = exposure[box0]
                 expanded = exposure[box1]
             else:
-                if cows is None:  # the input's state, gathered once per chunk
+                if cows is None:  # the input's state and the slices, once per chunk
                     cows = CopyOnWriteSource(exposure)
-                sub, expanded = cows.pair(box0, box1)
+                    where = cows.slicesOf(chunk)
+                sub, expanded = cows.pair(box0, box1, where[k])
             result = mapper.run(sub, expanded, fullBBox, **kwargs)
             if returnSubImages:
                 if not isinstance(result, Struct):

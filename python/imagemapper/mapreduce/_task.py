@@ -34,7 +34,14 @@ from ..task._configfields import RangeField
 from ._batch import batchSize, equalShapes, gather, resultBatch
 from ._edges import EDGE_MODES, EdgeHaloMapper, canonicalEdgeMode, keepCellShape
 from ._edges import checkBorder as _checkBorder
-from ._executors import CellFailure, Stats, interactive, iterOrderedResults, runChunk
+from ._executors import (
+    CellFailure,
+    Stats,
+    StitchBehind,
+    interactive,
+    iterOrderedResults,
+    runChunk,
+)
 from ._mapper import ImageMapper, PassThroughMapper
 from ._pools import PoolKeeper
 from ._reducer import STITCH_OPERATIONS, ImageReducer
@@ -661,13 +668,21 @@ class ImageMapReduceTask(Task):
         """Stitch batches of results as they arrive (in cell order)."""
         self.log.info("Reducer sub-task: %s (streaming)", self.reducer._DefaultName)
         stitcher = self.reducer.makeStitcher(exposure)
-        for batch in outcomes:
-            nFailed = len(failures)
-            good = self._sortOutcomes(batch, failures, opts["onMapperError"])
+
+        def stitch(good: list, failed: list[Box2I]) -> None:
             stitcher.add(good)
-            stitcher.addFailed(f.bbox for f in failures[nFailed:])
-            # Release this batch before the driver submits more cells.
-            del batch, good
+            stitcher.addFailed(failed)
+
+        # The serial backend maps in this thread: the stitch of a chunk runs
+        # behind the mapping of the next (other backends map elsewhere).
+        with StitchBehind(opts["backend"] == "serial") as behind:
+            for batch in outcomes:
+                behind.wait()  # errors in cell order: the previous chunk's first
+                nFailed = len(failures)
+                good = self._sortOutcomes(batch, failures, opts["onMapperError"])
+                behind.call(stitch, good, [f.bbox for f in failures[nFailed:]])
+                # Release this batch before the driver submits more cells.
+                del batch, good
         newExp, stats = stitcher.finish()
         self._recordOverlap(stats)
         return Struct(exposure=newExp, **stitcher.extraItems())

@@ -3,6 +3,7 @@
 use imagemapper_core::grid::{self as core, AdjustGrid, GridSpec};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyList, PySlice};
 
 use crate::errors::{run_detached, to_pyerr};
 use crate::geom::Box2I;
@@ -99,4 +100,41 @@ pub fn generate_grid(
         grid.cells.into_iter().map(Box2I).collect(),
         grid.expanded.into_iter().map(Box2I).collect(),
     ))
+}
+
+/// The numpy slices of a chunk of cells inside the array of ``parent``, in
+/// one call: for each ``(box0, box1)`` (a cell and its expanded cell), the
+/// tuple ``(slice_y1, slice_x1, slice_y0, slice_x0)`` of the expanded cell
+/// and the cell, or ``None`` where ``box1`` is not inside ``parent`` or
+/// ``box0`` not inside ``box1`` (the caller reports that cell).
+#[pyfunction]
+pub fn cell_slices<'py>(
+    py: Python<'py>,
+    parent: Box2I,
+    boxes0: Vec<Box2I>,
+    boxes1: Vec<Box2I>,
+) -> PyResult<Bound<'py, PyList>> {
+    if boxes0.len() != boxes1.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} cells but {} expanded cells; expected one expanded cell per cell",
+            boxes0.len(),
+            boxes1.len()
+        )));
+    }
+    let slice = |r: std::ops::Range<usize>| PySlice::new(py, r.start as isize, r.end as isize, 1);
+    let out = PyList::empty(py);
+    for (b0, b1) in boxes0.iter().zip(&boxes1) {
+        match (b1.0.slices_within(&parent.0), b0.0.slices_within(&parent.0)) {
+            (Ok((y1, x1)), Ok((y0, x0)))
+                if y1.start <= y0.start
+                    && y0.end <= y1.end
+                    && x1.start <= x0.start
+                    && x0.end <= x1.end =>
+            {
+                out.append((slice(y1), slice(x1), slice(y0), slice(x0)))?;
+            }
+            _ => out.append(py.None())?,
+        }
+    }
+    Ok(out)
 }

@@ -18,7 +18,7 @@ mod _core {
     #[pymodule_export]
     use crate::geom::{Box2I, Extent2I, Point2D, Point2I};
     #[pymodule_export]
-    use crate::grid::generate_grid;
+    use crate::grid::{cell_slices, generate_grid};
     #[pymodule_export]
     use crate::reducer::{map_reduce_gaussian, mesh_bilinear, reduce_operations, PyReducer};
 
