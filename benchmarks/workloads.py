@@ -290,6 +290,12 @@ def implementations(
         impls["im batched mapper (serial)"] = _imagemapperRun(
             btask, exp, backend="serial", numWorkers=1
         )
+        # The same batches, stitched by the reducer on nWorkers threads.
+        ttask = makeTask(w, AddConstantBatchMapper)
+        ttask.config.keepCellShape = True
+        impls[f"im batched mapper (threads({nWorkers}))"] = _imagemapperRun(
+            ttask, exp, backend="threads", numWorkers=nWorkers
+        )
     impls["mapper only (bare loop)"] = _mapperOnly(makeTask(w), exp)
     if name == "W1":
         impls["views only (2 read-only views per cell)"] = _viewsOnly(boxes0, boxes1, exp)
