@@ -87,13 +87,17 @@ class CellBatch:
         obj._planes = {}
         return obj
 
+    def _sourcePlane(self, name: str) -> np.ndarray:
+        """The whole plane ``name`` of the exposure the batch was gathered from."""
+        assert self._source is not None
+        return getattr(self._source[0].maskedImage, "_" + name)._array
+
     def _plane(self, name: str) -> Any:
         if name not in self._planes:
             assert self._source is not None
-            exposure, ys, xs = self._source
+            _, ys, xs = self._source
             h, w = self.bboxes[0].getHeight(), self.bboxes[0].getWidth()
-            plane = getattr(exposure.maskedImage, "_" + name)._array
-            self._planes[name] = sliding_window_view(plane, (h, w))[ys, xs]
+            self._planes[name] = sliding_window_view(self._sourcePlane(name), (h, w))[ys, xs]
         return self._planes[name]
 
     @property
@@ -154,13 +158,11 @@ def stitchPlanes(batch: CellBatch) -> tuple[Any, Any, Any, tuple[int, int] | Non
     from it: no stack is gathered for a plane the mapper left alone)."""
     if batch._source is None:
         return batch.image, batch.mask, batch.variance, None
-    exposure = batch._source[0]
-    mi = exposure.maskedImage
     image, mask, variance = (
-        batch._planes[name] if name in batch._planes else getattr(mi, "_" + name)._array
+        batch._planes[name] if name in batch._planes else batch._sourcePlane(name)
         for name in ("image", "mask", "variance")
     )
-    full = exposure.getBBox()
+    full = batch._source[0].getBBox()
     return image, mask, variance, (full.getMinX(), full.getMinY())
 
 

@@ -145,23 +145,16 @@ class CopyOnWriteSource:
         return sub, expanded
 
     def _slices(self, box0: Box2I, box1: Box2I) -> tuple[slice, slice, slice, slice]:
+        """One cell's slices (`slicesOf`'s rule), or the error that says why
+        its boxes are not valid."""
         bbox = self.bbox
-        try:
-            sy1, sx1 = box1.slices(bbox)
-            sy0, sx0 = box0.slices(bbox)
-        except ValueError:
-            outside = box0 if bbox.contains(box1) else box1
-            raise ValueError(
-                f"bbox {outside!r} is not contained in the Exposure's bbox {bbox!r}"
-            ) from None
-        if not (
-            sy1.start <= sy0.start
-            and sy0.stop <= sy1.stop
-            and sx1.start <= sx0.start
-            and sx0.stop <= sx1.stop
-        ):
-            raise ValueError(f"bbox {box0!r} is not contained in the Exposure's bbox {box1!r}")
-        return sy1, sx1, sy0, sx0
+        where = _core.cell_slices(bbox, [box0], [box1])[0]
+        if where is not None:
+            return where
+        for box in (box1, box0):
+            if not bbox.contains(box):
+                raise ValueError(f"bbox {box!r} is not contained in the Exposure's bbox {bbox!r}")
+        raise ValueError(f"bbox {box0!r} is not contained in the Exposure's bbox {box1!r}")
 
 
 class _Family:

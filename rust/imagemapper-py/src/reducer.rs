@@ -504,8 +504,6 @@ fn add_cells<T: Pixel + Element>(
     add_views(py, r, cells, &views)
 }
 
-/// Check a batch (with the messages users rely on) and stitch it; `cells`
-/// give the indices and boxes, `planes` the arrays.
 /// One plane of a batch (`Reducer.add_batch`): a stack `(n, h, w)`, or
 /// the 2-D plane the cells were cut from.
 enum BatchPlane<'py, T: Element> {
@@ -570,25 +568,24 @@ enum BatchView<'a, T> {
 impl<'a, T> BatchView<'a, T> {
     /// Cell `k`'s plane: its layer of the stack, or its box of the source
     /// plane (which must hold it).
-    fn layer<U: Element>(
+    fn layer(
         &self,
         k: usize,
-        cell: &Cell<'_, U>,
+        index: usize,
+        b: imagemapper_core::Box2I,
         (x0, y0): (i32, i32),
     ) -> PyResult<ndarray::ArrayView2<'a, T>> {
         match self {
             Self::Stack(s) => Ok((*s).index_axis_move(Axis(0), k)),
             Self::Source(p, name) => {
-                let b = cell.bbox;
                 let (rows, cols) = p.dim();
                 let y = i64::from(b.min_y()) - i64::from(y0);
                 let x = i64::from(b.min_x()) - i64::from(x0);
                 let (h, w) = (i64::from(b.height().max(0)), i64::from(b.width().max(0)));
                 if y < 0 || x < 0 || y + h > rows as i64 || x + w > cols as i64 {
                     return Err(PyValueError::new_err(format!(
-                        "batch {name}: cell {} covers {}, which is not inside the source plane \
-                         of shape ({rows}, {cols}) at origin ({x0}, {y0})",
-                        cell.index,
+                        "batch {name}: cell {index} covers {}, which is not inside the source \
+                         plane of shape ({rows}, {cols}) at origin ({x0}, {y0})",
                         repr(&b)
                     )));
                 }
@@ -601,6 +598,8 @@ impl<'a, T> BatchView<'a, T> {
     }
 }
 
+/// Check a batch (with the messages users rely on) and stitch it; `cells`
+/// give the indices and boxes, `planes` the arrays.
 fn add_views<T: Pixel + Element>(
     py: Python<'_>,
     r: &mut CoreReducer<T>,
@@ -950,9 +949,9 @@ impl PyReducer {
                 .enumerate()
                 .map(|(k, c)| {
                     Ok((
-                        iv.layer(k, c, origin)?,
-                        mv.as_ref().map(|m| m.layer(k, c, origin)).transpose()?,
-                        vv.as_ref().map(|v| v.layer(k, c, origin)).transpose()?,
+                        iv.layer(k, c.index, c.bbox, origin)?,
+                        mv.as_ref().map(|m| m.layer(k, c.index, c.bbox, origin)).transpose()?,
+                        vv.as_ref().map(|v| v.layer(k, c.index, c.bbox, origin)).transpose()?,
                     ))
                 })
                 .collect::<PyResult<Vec<Planes2<'_, T>>>>()?;
