@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -556,6 +558,56 @@ def test_processes_start_failures_are_one_line_with_the_workers_exception(tmp_pa
     assert "RuntimeError" in err[-1] and "bootstrapping phase" in err[-1]
     assert 'if __name__ == "__main__":' in err[-1]
     assert "died while running the mapper" not in "\n".join(err)
+
+
+# Without the guard both workers re-run the script. The first to do so is
+# slowed down; the second is held where it starts a process of its own, and
+# is killed there when the first fails (the pool closes at once). Whatever
+# it had made by then outlives it: shared memory left registered with the
+# resource tracker is reported as leaked when the run's interpreter exits
+# (after the error, so the user's last line is not the error). The
+# diagnosis subprocess (another process name) is left alone.
+HELD_SCRIPT = """
+import multiprocessing
+import os
+import sys
+import time
+
+import numpy as np
+import imagemapper as im
+
+if __name__ == "__mp_main__" and multiprocessing.current_process().name == "imagemapper-worker":
+    try:
+        os.close(os.open(sys.argv[1], os.O_CREAT | os.O_EXCL))
+        time.sleep(3)
+    except FileExistsError:
+        from multiprocessing.process import BaseProcess
+
+        def held(self, start=BaseProcess.start):
+            print("HELD", sorted(n for n in os.listdir("/dev/shm") if str(os.getpid()) in n),
+                  file=sys.stderr, flush=True)
+            time.sleep(120)
+            start(self)
+
+        BaseProcess.start = held
+
+image = np.ones((64, 64), np.float32)
+print(im.map_reduce(image, lambda a: a * 2, cellSize=32, backend="processes", numWorkers=2).sum())
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="lists POSIX shared memory in /dev/shm")
+def test_a_worker_killed_while_re_running_the_script_leaves_nothing_behind(tmp_path):
+    script = tmp_path / "held.py"
+    script.write_text(HELD_SCRIPT)
+    rc, _out, err = _python([str(script), str(tmp_path / "first")], cwd=tmp_path)
+    assert rc == 1
+    # The held worker was reached, holding no shared memory of its own ...
+    assert "HELD []" in err
+    # ... and the error stays the last line: no leak reported after it.
+    assert err[-1].startswith("imagemapper.WorkerStartError: a worker process could")
+    assert "bootstrapping phase" in err[-1]
+    assert not [line for line in err if "leaked" in line]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -153,6 +153,14 @@ class ProcessPool:
         self._log = log
         self._deaths = 0
         mapperBytes = ex.dumpsMapper(mapper, "processes")
+        # Workers start before anything is shared: a process that re-imports
+        # a main script without the ``__main__`` guard fails here, in
+        # Process.start, holding no shared memory; were it killed (a worker
+        # that failed first closes the pool) with segments made, they would
+        # outlive it and the resource tracker would report them as leaked.
+        self._workers = [w for w in self._workers if w.proc.is_alive() or self._reap(w)]
+        while len(self._workers) < self.nWorkers:
+            self._spawn()
         mi = exposure.maskedImage
         specs = {}
         for key, arr in (
@@ -180,9 +188,6 @@ class ProcessPool:
         if payload != self._payload:
             self._payload = payload
             self._version += 1
-        self._workers = [w for w in self._workers if w.proc.is_alive() or self._reap(w)]
-        while len(self._workers) < self.nWorkers:
-            self._spawn()
         for w in self._workers:
             self._sendSetup(w)
         # Wait until every worker has its set-up: a worker that cannot start
