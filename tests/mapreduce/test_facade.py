@@ -584,7 +584,9 @@ if __name__ == "__mp_main__" and multiprocessing.current_process().name == "imag
         from multiprocessing.process import BaseProcess
 
         def held(self, start=BaseProcess.start):
-            print("HELD", sorted(n for n in os.listdir("/dev/shm") if str(os.getpid()) in n),
+            # This process's segments: imagemapper_<pid>_... and imagemapper_r<pid>_...
+            own = (f"imagemapper_{os.getpid()}_", f"imagemapper_r{os.getpid()}_")
+            print("HELD", sorted(n for n in os.listdir("/dev/shm") if n.startswith(own)),
                   file=sys.stderr, flush=True)
             time.sleep(120)
             start(self)
